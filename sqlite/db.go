@@ -1,0 +1,292 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/den-run/den"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+// BusyTimeout is how long a statement waits for a lock another connection
+// holds (an export or a backup) before it fails.
+const BusyTimeout = 5 * time.Second
+
+// schema creates the internal tables, as workerd lays them out.
+var schema = []string{
+	"CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID",
+	"CREATE TABLE IF NOT EXISTS _cf_METADATA (key INTEGER PRIMARY KEY, value BLOB)",
+}
+
+// DB is one object's database on a single connection. It implements
+// [den.Database]. Its methods are used by one goroutine at a time, except Sync,
+// which may run on any goroutine at any time, even after Close: a committer
+// syncs many objects' databases together while they run their next turns.
+//
+// Errors are *den.Error values. After COMMIT fails, or SQLite rolls back an
+// open transaction on its own, the DB is broken: every later call but Sync
+// and Close returns the same error, and the caller should Close it and open
+// the database again.
+type DB struct {
+	conn     *sqlite.Conn
+	wal      string // path of the WAL file
+	dir      string // directory holding the database
+	syncFile func(string) error
+
+	dirSynced atomic.Bool // Sync has synced dir since Open
+
+	err        error       // set when broken or closed; returned by every call
+	inTurn     bool        // Begin ran and neither Commit nor Rollback has since
+	dirty      bool        // a write changed a row since Begin
+	depth      int         // Transaction nesting
+	savepoints []savepoint // Transaction's, by depth
+}
+
+var _ den.Database = (*DB)(nil)
+
+// openDB opens the database at path and prepares it for use.
+func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB, error) {
+	// No OpenWAL: we set journal_mode ourselves, under our busy timeout.
+	// OpenNoMutex is implied: the connection has one user at a time.
+	conn, err := sqlite.OpenConn(path, sqlite.OpenReadWrite|sqlite.OpenCreate)
+	if err != nil {
+		return nil, den.Errorf(den.EINTERNAL, "open object db: %w", err)
+	}
+	if done := ctx.Done(); done != nil {
+		conn.SetInterrupt(done)
+	}
+	err = setup(conn)
+	if ctx.Done() != nil {
+		conn.SetInterrupt(nil)
+	}
+	if err != nil {
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, ctxError(ctx)
+		}
+		return nil, sqlError("open object db", err)
+	}
+	return &DB{
+		conn:     conn,
+		wal:      path + "-wal",
+		dir:      filepath.Dir(path),
+		syncFile: syncFile,
+	}, nil
+}
+
+// setup sets the connection's pragmas and creates the internal tables.
+func setup(conn *sqlite.Conn) error {
+	conn.SetBusyTimeout(BusyTimeout)
+	// journal_mode first, while synchronous is still FULL: on a new database
+	// it writes and fsyncs page 1, and SQLite deletes the WAL of a database
+	// file that is empty.
+	var mode string
+	err := sqlitex.ExecuteTransient(conn, "PRAGMA journal_mode=WAL", &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { mode = stmt.ColumnText(0); return nil },
+	})
+	if err != nil {
+		return err
+	}
+	if mode != "wal" {
+		return fmt.Errorf("journal_mode is %q, not wal", mode)
+	}
+	for _, q := range []string{
+		"PRAGMA synchronous=NORMAL", // Sync fsyncs the WAL instead of every COMMIT
+		"PRAGMA cache_size=-1024",   // 1 MiB: many databases are open at once
+		"PRAGMA foreign_keys=ON",
+	} {
+		if err := sqlitex.ExecuteTransient(conn, q, nil); err != nil {
+			return err
+		}
+	}
+	for _, q := range schema {
+		if err := sqlitex.ExecuteTransient(conn, q, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Begin starts the turn's implicit transaction (BEGIN DEFERRED). It is an
+// error to call it while one is open.
+func (d *DB) Begin() error {
+	if d.err != nil {
+		return d.err
+	}
+	if d.inTurn {
+		return den.Errorf(den.EINTERNAL, "begin: a transaction is already open")
+	}
+	if err := d.exec("BEGIN"); err != nil {
+		return d.fail("begin", err)
+	}
+	d.inTurn, d.dirty = true, false
+	return nil
+}
+
+// Commit commits the turn's transaction and reports whether it changed any
+// row. The writes are in the WAL but not yet durable: call Sync. If COMMIT
+// fails the DB is broken.
+func (d *DB) Commit() (wrote bool, err error) {
+	if d.err != nil {
+		return false, d.err
+	}
+	if !d.inTurn {
+		return false, den.Errorf(den.EINTERNAL, "commit: no transaction is open")
+	}
+	if d.depth > 0 {
+		return false, den.Errorf(den.EINTERNAL, "commit: a Transaction is still running")
+	}
+	if err := d.exec("COMMIT"); err != nil {
+		d.err = sqlError("commit", err)
+		return false, d.err
+	}
+	wrote = d.dirty
+	d.inTurn, d.dirty = false, false
+	return wrote, nil
+}
+
+// Rollback discards the turn's transaction. It does nothing if none is open.
+func (d *DB) Rollback() error {
+	if d.conn == nil || !d.inTurn {
+		return d.err // nil unless broken or closed
+	}
+	d.inTurn, d.dirty = false, false
+	if d.conn.AutocommitEnabled() {
+		return d.err // SQLite already rolled it back
+	}
+	if err := d.exec("ROLLBACK"); err != nil && d.err == nil {
+		d.err = sqlError("rollback", err)
+	}
+	return d.err
+}
+
+// Close rolls back any open transaction and closes the connection. Later
+// calls return nil; every other method but Sync then fails.
+func (d *DB) Close() error {
+	if d.conn == nil {
+		return nil
+	}
+	var first error
+	if !d.conn.AutocommitEnabled() {
+		if err := d.exec("ROLLBACK"); err != nil {
+			first = sqlError("close object db: rollback", err)
+		}
+	}
+	if err := d.conn.Close(); err != nil && first == nil {
+		first = sqlError("close object db", err)
+	}
+	d.conn = nil
+	d.err = den.Errorf(den.EINTERNAL, "object db is closed")
+	return first
+}
+
+// Transaction runs fn inside SAVEPOINT _cf_sync_savepoint_<depth>. If fn
+// returns an error, its writes roll back and the error is returned unchanged;
+// if it panics, they roll back and the panic goes on. Transactions nest.
+func (d *DB) Transaction(fn func() error) error {
+	if d.err != nil {
+		return d.err
+	}
+	for len(d.savepoints) <= d.depth {
+		d.savepoints = append(d.savepoints, newSavepoint(fmt.Sprintf("_cf_sync_savepoint_%d", len(d.savepoints))))
+	}
+	sp := &d.savepoints[d.depth]
+	d.depth++
+	defer func() { d.depth-- }()
+	return d.inSavepoint(sp, fn)
+}
+
+// savepoint holds the statements of one named savepoint.
+type savepoint struct {
+	begin, release, rollback string
+}
+
+func newSavepoint(name string) savepoint {
+	return savepoint{
+		begin:    "SAVEPOINT " + name,
+		release:  "RELEASE " + name,
+		rollback: "ROLLBACK TO " + name,
+	}
+}
+
+// inSavepoint runs fn inside sp, rolling back to it if fn fails or panics.
+func (d *DB) inSavepoint(sp *savepoint, fn func() error) error {
+	if err := d.exec(sp.begin); err != nil {
+		return d.fail("savepoint", err)
+	}
+	finished := false
+	defer func() {
+		if !finished { // fn panicked: undo, and let the panic go on
+			d.undo(sp)
+		}
+	}()
+	err := fn()
+	finished = true
+	if err != nil {
+		d.undo(sp)
+		return err
+	}
+	if err := d.exec(sp.release); err != nil {
+		// RELEASE of an outermost savepoint is a COMMIT and may fail (a
+		// deferred foreign key); the savepoint then stays open.
+		err = d.fail("release savepoint", err)
+		d.undo(sp)
+		return err
+	}
+	return nil
+}
+
+// undo rolls back to sp and releases it. If that fails the DB is broken.
+func (d *DB) undo(sp *savepoint) {
+	if d.err != nil {
+		return
+	}
+	err := d.exec(sp.rollback)
+	if err == nil {
+		err = d.exec(sp.release)
+	}
+	if err != nil {
+		d.err = sqlError("roll back savepoint", err)
+	}
+}
+
+// exec runs a statement that returns no rows, cached by its text.
+func (d *DB) exec(query string) error {
+	stmt, err := d.conn.Prepare(query)
+	if err != nil {
+		return err
+	}
+	for {
+		row, err := stmt.Step()
+		if err != nil {
+			return err
+		}
+		if !row {
+			return nil
+		}
+	}
+}
+
+// fail turns err from SQLite into a *den.Error. If SQLite rolled back the
+// open transaction (as it may on a full disk, an I/O error or out of memory),
+// later writes would commit on their own, so the DB breaks.
+func (d *DB) fail(op string, err error) error {
+	if d.err == nil && (d.inTurn || d.depth > 0) && d.conn.AutocommitEnabled() {
+		d.err = sqlError(op+": transaction rolled back", err)
+		return d.err
+	}
+	return sqlError(op, err)
+}
+
+// sqlError maps an error from SQLite to a *den.Error: ELIMIT when the disk or
+// the database is full, EINTERNAL otherwise.
+func sqlError(op string, err error) *den.Error {
+	if sqlite.ErrCode(err).ToPrimary() == sqlite.ResultFull {
+		return den.Errorf(den.ELIMIT, "%s: Durable Object storage is full (the disk or the database is full): %w", op, err)
+	}
+	return den.Errorf(den.EINTERNAL, "%s: %w", op, err)
+}

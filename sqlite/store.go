@@ -1,0 +1,167 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/den-run/den"
+)
+
+// MaxClassBytes is the longest class name a Store accepts.
+const MaxClassBytes = 128
+
+// Options change how a Store touches the disk.
+type Options struct {
+	// SyncFile makes the file or directory at path durable. It is called
+	// with a database's WAL file on every Sync, and with directories when
+	// Open creates them or Sync runs first. It returns an error satisfying
+	// errors.Is(err, fs.ErrNotExist) if path does not exist. The default
+	// fdatasyncs files and fsyncs directories; tests inject faults here.
+	SyncFile func(path string) error
+}
+
+// Store opens the databases of objects under one directory. Open is safe for
+// concurrent use; each DB it returns is then owned by its caller.
+type Store struct {
+	dir      string
+	syncFile func(string) error
+}
+
+var _ den.Store = (*Store)(nil)
+
+// NewStore returns a Store that keeps its databases under dir. It touches
+// nothing on disk: Open creates directories as it needs them.
+func NewStore(dir string) *Store { return NewStoreWithOptions(dir, Options{}) }
+
+// NewStoreWithOptions is NewStore with opts.
+func NewStoreWithOptions(dir string, opts Options) *Store {
+	s := &Store{dir: dir, syncFile: opts.SyncFile}
+	if s.syncFile == nil {
+		s.syncFile = syncPath
+	}
+	return s
+}
+
+// Path returns the file of object id of class:
+// <dir>/<class>/<hex[0:2]>/<hex[2:4]>/<hex>.sqlite, where hex is id.String().
+// Two levels of 256 directories keep each directory small with millions of
+// objects. Path returns "" if class is not a valid class name or id is zero.
+func (s *Store) Path(class string, id den.ID) string {
+	if checkClass(class) != nil || id.IsZero() {
+		return ""
+	}
+	hex := id.String()
+	return filepath.Join(s.dir, class, hex[0:2], hex[2:4], hex+".sqlite")
+}
+
+// Exists reports whether the database of object id of class exists.
+func (s *Store) Exists(class string, id den.ID) bool {
+	p := s.Path(class, id)
+	if p == "" {
+		return false
+	}
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Open opens the database of object id of class, creating it (and its
+// directories, made durable with fsyncs) if needed. It returns an EINVALID
+// error for a bad class name or the zero ID, ECANCELED or ETIMEOUT if ctx ends
+// first, and EINTERNAL for a storage failure. Open may be called from many
+// goroutines at once. Two DBs of one object work but contend for its locks;
+// the runtime opens each object once.
+func (s *Store) Open(ctx context.Context, class string, id den.ID) (den.Database, error) {
+	if err := checkClass(class); err != nil {
+		return nil, err
+	}
+	if id.IsZero() {
+		return nil, den.Errorf(den.EINVALID, "open object db: the zero ID names no object")
+	}
+	if ctx.Err() != nil {
+		return nil, ctxError(ctx)
+	}
+	path := s.Path(class, id)
+	created := false
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		created = true
+		if err := s.mkdirs(filepath.Dir(path)); err != nil {
+			return nil, den.Errorf(den.EINTERNAL, "open object db: %w", err)
+		}
+	}
+	d, err := openDB(ctx, path, s.syncFile)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		// The new file's directory entry must survive a crash before any
+		// commit in it is promised durable. (If this fails the file stays;
+		// the first Sync of the next DB syncs its directory anyway.)
+		if err := s.syncFile(filepath.Dir(path)); err != nil {
+			d.Close()
+			return nil, den.Errorf(den.EINTERNAL, "open object db: sync directory: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// mkdirs creates dir and its missing parents with mode 0700, syncing the
+// parent of each so the new entries are durable.
+func (s *Store) mkdirs(dir string) error {
+	var missing []string
+	for d := dir; ; {
+		_, err := os.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		d := missing[i]
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// Sync the parent even if another goroutine won the race to create
+		// d: its sync may not have finished yet.
+		if err := s.syncFile(filepath.Dir(d)); err != nil {
+			os.Remove(d) // so that the next Open creates and syncs it again
+			return err
+		}
+	}
+	return nil
+}
+
+// checkClass returns an EINVALID error unless class is a safe path
+// component: a letter, then letters, digits, '_' or '-', at most
+// MaxClassBytes in all.
+func checkClass(class string) error {
+	ok := class != "" && len(class) <= MaxClassBytes && isLetter(class[0])
+	for i := 1; ok && i < len(class); i++ {
+		c := class[i]
+		ok = isLetter(c) || '0' <= c && c <= '9' || c == '_' || c == '-'
+	}
+	if !ok {
+		return den.Errorf(den.EINVALID, "Invalid Durable Object class name %q: use letters, digits, '_' and '-', start with a letter, and at most %d characters.", class, MaxClassBytes)
+	}
+	return nil
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
+// ctxError returns the error for an Open that ctx ended.
+func ctxError(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return den.Errorf(den.ETIMEOUT, "open object db: %w", context.Cause(ctx))
+	}
+	return den.Errorf(den.ECANCELED, "open object db: %w", context.Cause(ctx))
+}

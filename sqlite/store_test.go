@@ -1,0 +1,238 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/den-run/den"
+	"github.com/den-run/den/sqlite"
+)
+
+func ExampleStore() {
+	dir, err := os.MkdirTemp("", "den-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+
+	store := sqlite.NewStore(dir)
+	db, err := store.Open(context.Background(), "Counter", den.Key{}.IDFromName("alice"))
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	if err := db.Begin(); err != nil {
+		panic(err)
+	}
+	if err := db.Put("count", []byte("1")); err != nil {
+		panic(err)
+	}
+	wrote, err := db.Commit()
+	if err != nil {
+		panic(err)
+	}
+	if err := db.Sync(); err != nil { // only now are the writes durable
+		panic(err)
+	}
+	v, _, _ := db.Get("count")
+	fmt.Println(wrote, string(v))
+	// Output: true 1
+}
+
+func TestPath(t *testing.T) {
+	s := sqlite.NewStore("/data")
+	id := testID("alice")
+	hex := id.String()
+	want := filepath.Join("/data", class, hex[:2], hex[2:4], hex+".sqlite")
+	if got := s.Path(class, id); got != want {
+		t.Errorf("Path = %q, want %q", got, want)
+	}
+	if got := s.Path(class, den.ID{}); got != "" {
+		t.Errorf("Path of the zero ID = %q, want \"\"", got)
+	}
+}
+
+func TestNewStoreTouchesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	sqlite.NewStore(dir)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("NewStore created its directory (stat: %v)", err)
+	}
+}
+
+func TestClassNames(t *testing.T) {
+	s := sqlite.NewStore(t.TempDir())
+	for _, c := range []string{"A", "counter", "Chat_Room-2", strings.Repeat("a", 128)} {
+		db, err := s.Open(context.Background(), c, testID("x"))
+		if err != nil {
+			t.Errorf("Open(%q): %v", c, err)
+			continue
+		}
+		db.Close()
+		if !s.Exists(c, testID("x")) {
+			t.Errorf("Exists(%q) = false after Open", c)
+		}
+	}
+	for _, c := range []string{"", "1abc", "_a", "-a", "a/b", "..", ".", "a.b", "a b", "é", "a\x00", strings.Repeat("a", 129), "../etc"} {
+		_, err := s.Open(context.Background(), c, testID("x"))
+		wantCode(t, err, den.EINVALID)
+		if p := s.Path(c, testID("x")); p != "" {
+			t.Errorf("Path(%q) = %q, want \"\"", c, p)
+		}
+		if s.Exists(c, testID("x")) {
+			t.Errorf("Exists(%q) = true", c)
+		}
+	}
+}
+
+func TestOpenZeroID(t *testing.T) {
+	_, err := sqlite.NewStore(t.TempDir()).Open(context.Background(), class, den.ID{})
+	wantCode(t, err, den.EINVALID)
+}
+
+func TestOpenCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s := sqlite.NewStore(t.TempDir())
+	_, err := s.Open(ctx, class, testID("x"))
+	wantCode(t, err, den.ECANCELED)
+	if s.Exists(class, testID("x")) {
+		t.Error("a canceled Open created the database")
+	}
+}
+
+// syncRecorder records the paths a Store syncs.
+type syncRecorder struct {
+	mu    sync.Mutex // protects following fields
+	paths []string
+	fail  error
+}
+
+func (r *syncRecorder) sync(path string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	r.paths = append(r.paths, path)
+	return r.fail
+}
+
+func (r *syncRecorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.paths
+	r.paths = nil
+	return p
+}
+
+func TestOpenSyncsNewDirectories(t *testing.T) {
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "data")
+	var rec syncRecorder
+	s := sqlite.NewStoreWithOptions(dir, sqlite.Options{SyncFile: rec.sync})
+	id := testID("alice")
+	if s.Exists(class, id) {
+		t.Fatal("Exists before Open")
+	}
+	db, err := s.Open(context.Background(), class, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if !s.Exists(class, id) {
+		t.Fatal("not Exists after Open")
+	}
+	leaf := filepath.Dir(s.Path(class, id))
+	// Each created directory's parent, then the directory of the new file.
+	want := []string{tmp, dir, filepath.Join(dir, class), filepath.Dir(leaf), leaf}
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Errorf("synced\n%q\nwant\n%q", got, want)
+	}
+
+	db, err = s.Open(context.Background(), class, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if got := rec.take(); len(got) != 0 {
+		t.Errorf("reopening synced %q, want nothing", got)
+	}
+}
+
+func TestOpenSyncFailure(t *testing.T) {
+	rec := syncRecorder{fail: fmt.Errorf("disk on fire")}
+	s := sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{SyncFile: rec.sync})
+	_, err := s.Open(context.Background(), class, testID("x"))
+	wantCode(t, err, den.EINTERNAL)
+}
+
+func TestOpenCorrupt(t *testing.T) {
+	s := sqlite.NewStore(t.TempDir())
+	p := s.Path(class, testID("x"))
+	must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+	must(t, os.WriteFile(p, []byte(strings.Repeat("not a database ", 1000)), 0o600))
+	_, err := s.Open(context.Background(), class, testID("x"))
+	wantCode(t, err, den.EINTERNAL)
+}
+
+func TestOpenConcurrent(t *testing.T) {
+	s := sqlite.NewStore(t.TempDir())
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Go(func() {
+			name := fmt.Sprint("object-", i)
+			db, err := s.Open(context.Background(), class, testID(name))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer db.Close()
+			if err := db.Put("name", []byte(name)); err != nil {
+				errs <- err
+				return
+			}
+			if v, _, err := db.Get("name"); err != nil || string(v) != name {
+				errs <- fmt.Errorf("get %s: %q, %v", name, v, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i := range 64 {
+		if !s.Exists(class, testID(fmt.Sprint("object-", i))) {
+			t.Errorf("object-%d does not exist", i)
+		}
+	}
+}
+
+func BenchmarkOpenExisting(b *testing.B) {
+	s := sqlite.NewStore(b.TempDir())
+	db := mustOpen(b, s, "x")
+	must(b, db.Put("k", []byte("v")))
+	must(b, db.Close())
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		db, err := s.Open(ctx, class, testID("x"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, ok, err := db.Get("k"); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package sqlite
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+
+	"github.com/den-run/den"
+)
+
+// Sync makes every committed write durable by fdatasyncing the WAL file. If
+// there is no WAL file there is nothing to sync: SQLite checkpoints the WAL
+// into the database file, with fsyncs, before it deletes it. The first Sync
+// after Open also fsyncs the database's directory, since SQLite creates the
+// WAL anew after it was deleted.
+//
+// Sync may be called from any goroutine, concurrently with the DB's other
+// methods, and after Close. It returns an EINTERNAL error if a sync fails;
+// the writes may then be lost, and the object must not release their outputs.
+func (d *DB) Sync() error {
+	if err := d.syncFile(d.wal); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return den.Errorf(den.EINTERNAL, "sync object db: %w", err)
+	}
+	if !d.dirSynced.Load() {
+		if err := d.syncFile(d.dir); err != nil {
+			return den.Errorf(den.EINTERNAL, "sync object db: %w", err)
+		}
+		d.dirSynced.Store(true)
+	}
+	return nil
+}
+
+// syncPath is the default Options.SyncFile: it opens path read-only and
+// fdatasyncs it, or fsyncs it if it is a directory.
+func syncPath(path string) (err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return f.Sync()
+	}
+	return fdatasync(f)
+}
