@@ -1,0 +1,377 @@
+package actor
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/den-run/den"
+)
+
+// actor is one object on the host. Its goroutine (run) owns the instance, its
+// database and every field below "owned by run".
+type actor struct {
+	h     *Host
+	key   key
+	ns    *den.Namespace
+	class *den.Class
+
+	mailbox chan *event   // events in arrival order
+	reentry chan *event   // events of a call chain this object waits in
+	wake    chan struct{} // cap 1: look at stopRequested and failed
+	done    chan struct{} // closed when run returns
+	prev    chan struct{} // done of the actor this one replaces, or nil
+
+	elem *list.Element // in h.lru; guarded by h.mu
+
+	pending       atomic.Int64 // events queued and not yet handled
+	keepalive     atomic.Int32 // WaitUntil work still running
+	flushing      atomic.Int32 // commits whose durability is not yet known
+	lastActive    atomic.Int64 // unix nanoseconds when the last turn ended
+	stopRequested atomic.Bool
+	failed        atomic.Pointer[den.Error] // set when a commit could not be made durable
+
+	// owned by run
+	id    den.ID
+	db    den.Database
+	obj   any
+	st    *state
+	depth int // turns on the stack: more than one while re-entrant turns run
+	block int // BlockConcurrencyWhile depth
+	tx    int // Storage.Transaction depth
+}
+
+func newActor(h *Host, k key, ns *den.Namespace, class *den.Class, id den.ID) *actor {
+	a := &actor{
+		h: h, key: k, ns: ns, class: class, id: id,
+		mailbox: make(chan *event, h.cfg.MaxQueue),
+		reentry: make(chan *event, h.cfg.MaxQueue),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	a.lastActive.Store(time.Now().UnixNano())
+	return a
+}
+
+// idle reports whether nothing is queued for a and nothing keeps it alive.
+func (a *actor) idle() bool { return a.pending.Load() == 0 && a.keepalive.Load() == 0 }
+
+// requestStop asks a to leave memory as soon as it is idle.
+func (a *actor) requestStop() {
+	a.stopRequested.Store(true)
+	a.poke()
+}
+
+func (a *actor) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the actor's goroutine.
+func (a *actor) run() {
+	defer close(a.done)
+	if a.prev != nil {
+		<-a.prev // the previous instance closes its database first
+	}
+	for {
+		select {
+		case ev := <-a.mailbox:
+			a.handle(ev)
+		case ev := <-a.reentry:
+			a.handle(ev)
+		case <-a.wake:
+		}
+		if e := a.failed.Swap(nil); e != nil {
+			a.reset(e)
+		}
+		if a.stopRequested.Load() {
+			if a.h.remove(a) {
+				a.close()
+				a.h.forget(a)
+				return
+			}
+			if !a.h.isClosing() && a.pending.Load() == 0 {
+				a.stopRequested.Store(false) // kept alive by WaitUntil work
+			}
+		}
+	}
+}
+
+func (h *Host) isClosing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closing
+}
+
+// close drops the instance and closes the database.
+func (a *actor) close() {
+	if a.st != nil {
+		a.st.dead = true
+	}
+	a.obj, a.st = nil, nil
+	if a.db != nil {
+		if err := a.db.Close(); err != nil {
+			a.h.log.Error("close object database", "class", a.key.class, "id", a.id.String(), "err", err)
+		}
+		a.db = nil
+	}
+}
+
+// reset drops the instance after a failure; the database survives. While
+// re-entrant turns are on the stack, the outer turns see their state dead and
+// fail; the database closes when the outermost turn ends.
+func (a *actor) reset(cause *den.Error) {
+	a.h.log.Warn("object reset", "class", a.key.class, "id", a.id.String(), "err", cause.Message)
+	if a.st != nil {
+		a.st.dead = true
+	}
+	a.obj, a.st = nil, nil
+	if a.depth == 0 {
+		a.close()
+	}
+}
+
+// handle runs one event as a turn and arranges for its reply.
+func (a *actor) handle(ev *event) {
+	defer func() {
+		a.pending.Add(-1)
+		a.lastActive.Store(time.Now().UnixNano())
+	}()
+	if ev.ctx.Err() != nil {
+		ev.reply <- result{err: canceled(ev.ctx)}
+		return
+	}
+	if ev.id.Name() != "" && a.id.Name() == "" {
+		a.id = ev.id
+	}
+	a.depth++
+	r, wrote := a.turn(ev)
+	a.depth--
+	if a.depth == 0 && a.st == nil && a.db != nil {
+		a.close() // a reset happened: reopen the database on the next event
+	}
+	if r.err != nil {
+		ev.reply <- r
+		return
+	}
+	a.release(wrote, func(err error) {
+		if err != nil {
+			r = result{err: err}
+		}
+		ev.reply <- r
+	})
+}
+
+// release opens the output gate for a turn's result: at once when nothing is
+// waiting to become durable, otherwise once the committer says so.
+func (a *actor) release(wrote bool, send func(error)) {
+	if !wrote && a.flushing.Load() == 0 {
+		send(nil)
+		return
+	}
+	a.flushing.Add(1)
+	a.h.cfg.Committer.Flush(a.db, func(err error) {
+		defer a.flushing.Add(-1)
+		if err != nil {
+			e := &den.Error{Code: den.EUNAVAILABLE, Message: "Durable Object storage could not make a write durable, so the object was reset: " + err.Error(), Retryable: true, Reset: true, ObjectID: a.id.String()}
+			a.failed.Store(e)
+			a.poke()
+			send(e)
+			return
+		}
+		send(nil)
+	})
+}
+
+// turn activates the object if needed and runs ev inside the implicit
+// transaction. It reports the result and whether the turn wrote.
+func (a *actor) turn(ev *event) (result, bool) {
+	if a.db == nil {
+		db, err := a.h.cfg.Store.Open(ev.ctx, a.key.class, a.id)
+		if err != nil {
+			return result{err: a.errorf(den.AsError(err))}, false
+		}
+		a.db = db
+	}
+	if err := a.db.Begin(); err != nil {
+		a.reset(den.AsError(err))
+		return result{err: a.errorf(den.AsError(err))}, false
+	}
+	ctx := ev.ctx
+	if a.obj == nil {
+		st := &state{a: a}
+		t := &turn{a: a, st: st, chain: ev.chain}
+		a.st = st
+		obj, err := a.construct(withTurn(ctx, t), t, st)
+		t.ended.Store(true)
+		if err != nil {
+			a.db.Rollback()
+			if a.st == st {
+				a.obj, a.st = nil, nil
+			}
+			return result{err: err}, false
+		}
+		a.obj = obj
+	}
+	t := &turn{a: a, st: a.st, chain: ev.chain}
+	r := a.invoke(withTurn(ctx, t), t, ev)
+	t.ended.Store(true)
+	if r.err == nil && t.st.dead {
+		r.err = a.resetError("the object was reset while this event ran")
+	}
+	if r.err != nil {
+		if a.db != nil {
+			a.db.Rollback()
+		}
+		return r, false
+	}
+	wrote, err := a.db.Commit()
+	if err != nil {
+		e := den.AsError(err)
+		a.reset(e)
+		return result{err: a.errorf(&den.Error{Code: e.Code, Message: e.Message, Retryable: true, Reset: true})}, false
+	}
+	return r, wrote
+}
+
+// construct runs the class's New, turning a panic into an error.
+func (a *actor) construct(ctx context.Context, t *turn, st *state) (obj any, err error) {
+	defer a.recoverTurn(st, &err)
+	obj, err = a.class.New(st, a.h.env)
+	if err != nil {
+		return nil, a.remote(err)
+	}
+	if st.dead {
+		return nil, a.resetError("the object was reset while it was constructed")
+	}
+	if obj == nil {
+		return nil, a.errorf(den.Errorf(den.EINTERNAL, "class %q: New returned a nil object", a.class.Name))
+	}
+	return obj, nil
+}
+
+// invoke runs the handler for ev.
+func (a *actor) invoke(ctx context.Context, t *turn, ev *event) (r result) {
+	defer a.recoverTurn(t.st, &r.err)
+	if ev.req != nil {
+		resp, err := a.fetch(ctx, ev)
+		return result{resp: resp, err: err}
+	}
+	data, err := a.call(ctx, ev)
+	return result{data: data, err: err}
+}
+
+// abortPanic unwinds a turn that called State.Abort.
+type abortPanic struct{ reason string }
+
+// recoverTurn turns a panic in user code into a reset of the object and an
+// error for the caller. The process and other objects carry on.
+func (a *actor) recoverTurn(st *state, errp *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	var e *den.Error
+	if ab, ok := v.(abortPanic); ok {
+		msg := den.MsgAbort
+		if ab.reason != "" {
+			msg = fmt.Sprintf("%s Reason: %s", den.MsgAbort, ab.reason)
+		}
+		e = &den.Error{Code: den.EUNAVAILABLE, Message: msg, Remote: true, Reset: true}
+	} else {
+		a.h.log.Error("panic in object", "class", a.key.class, "id", a.id.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		e = &den.Error{Code: den.EINTERNAL, Message: fmt.Sprintf("%s panic: %v", den.MsgReset, v), Remote: true, Reset: true}
+	}
+	e.ObjectID = a.id.String()
+	if a.st == st && st != nil {
+		a.reset(e)
+	}
+	*errp = e
+}
+
+// remote wraps an error returned by the object's code for its caller: it is
+// serialized as it would be across machines, so only its fields survive.
+func (a *actor) remote(err error) error {
+	e := *den.AsError(err)
+	if e.Code == "" {
+		e.Code = den.EINTERNAL
+	}
+	e.Remote = true
+	e.ObjectID = a.id.String()
+	return roundTrip(&e)
+}
+
+func (a *actor) errorf(e *den.Error) error {
+	c := *e
+	c.ObjectID = a.id.String()
+	return roundTrip(&c)
+}
+
+func (a *actor) resetError(why string) error {
+	return &den.Error{Code: den.EUNAVAILABLE, Message: "Durable Object was reset: " + why, Retryable: true, Reset: true, ObjectID: a.id.String()}
+}
+
+// yield ends t's transaction before an outgoing call and waits until its
+// writes (and every earlier one) are durable. Inside Storage.Transaction or
+// BlockConcurrencyWhile nothing commits; the call still waits for earlier
+// writes.
+func (a *actor) yield(t *turn) error {
+	if t.st.dead {
+		return a.resetError("the object was reset while this event ran")
+	}
+	wrote := false
+	if a.tx == 0 && a.block == 0 {
+		var err error
+		if wrote, err = a.db.Commit(); err != nil {
+			e := den.AsError(err)
+			a.reset(e)
+			return a.errorf(e)
+		}
+	}
+	done := make(chan error, 1)
+	a.release(wrote, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		return err
+	}
+	return nil
+}
+
+// resume begins a new transaction for t after an outgoing call returns.
+func (a *actor) resume(t *turn) error {
+	if t.st.dead || a.db == nil {
+		return a.resetError("the object was reset while it waited for a call")
+	}
+	if a.tx > 0 || a.block > 0 {
+		return nil
+	}
+	if err := a.db.Begin(); err != nil {
+		e := den.AsError(err)
+		a.reset(e)
+		return a.errorf(e)
+	}
+	return nil
+}
+
+// await waits for the reply to an outgoing call made by turn t, running
+// events of t's call chain meanwhile unless the object blocks concurrency.
+func (a *actor) await(ctx context.Context, t *turn, ev *event) result {
+	for {
+		var reentry chan *event
+		if a.block == 0 && a.tx == 0 {
+			reentry = a.reentry
+		}
+		select {
+		case r := <-ev.reply:
+			return r
+		case in := <-reentry:
+			a.handle(in)
+		case <-ctx.Done():
+			return result{err: canceled(ctx)}
+		}
+	}
+}

@@ -1,0 +1,319 @@
+package actor
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/den-run/den"
+)
+
+// Config sets up a Host. Zero fields take the defaults shown.
+type Config struct {
+	Store       den.Store     // required: opens each object's database
+	Committer   den.Committer // den.SyncCommitter{}: one fsync per writing turn
+	IdleTimeout time.Duration // 10s: an object with no event for this long is evicted
+	MaxLive     int           // 10,000: beyond it the least recently used idle object is evicted
+	MaxQueue    int           // 1,000: events queued per object before callers get overload errors
+	Logger      *slog.Logger  // slog.Default()
+}
+
+// Host is the node's registry of live objects and implements den.Dispatcher.
+// Its methods are safe for concurrent use.
+type Host struct {
+	cfg     Config
+	classes map[string]*den.Class
+	log     *slog.Logger
+	env     *den.Env
+
+	ctx    context.Context // canceled by Close after the drain; parent of WaitUntil work
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup // actor goroutines, WaitUntil work and the janitor
+
+	mu       sync.Mutex // protects following fields
+	actors   map[key]*actor
+	lru      list.List // of *actor, most recently used at the front
+	retiring map[key]chan struct{}
+	opened   bool
+	closing  bool
+	closed   bool
+	drained  chan struct{} // closed when closing and actors is empty
+}
+
+// New returns a Host for classes. It starts nothing.
+func New(cfg Config, classes ...den.Class) *Host {
+	if cfg.Committer == nil {
+		cfg.Committer = den.SyncCommitter{}
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Second
+	}
+	if cfg.MaxLive <= 0 {
+		cfg.MaxLive = 10_000
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = 1000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Host{
+		cfg:      cfg,
+		classes:  map[string]*den.Class{},
+		log:      cfg.Logger,
+		actors:   map[key]*actor{},
+		retiring: map[key]chan struct{}{},
+		drained:  make(chan struct{}),
+	}
+	for i := range classes {
+		h.classes[classes[i].Name] = &classes[i]
+	}
+	return h
+}
+
+// Open starts the host's janitor, which evicts idle objects. env is what
+// every object's constructor receives.
+func (h *Host) Open(env *den.Env) error {
+	if h.cfg.Store == nil {
+		return errors.New("actor: Config.Store is required")
+	}
+	for name, c := range h.classes {
+		if c.New == nil {
+			return den.Errorf(den.EINVALID, "class %q has no New function", name)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.opened {
+		return errors.New("actor: host already open")
+	}
+	h.opened = true
+	h.env = env
+	h.ctx, h.cancel = context.WithCancelCause(context.Background())
+	h.wg.Go(h.janitor)
+	return nil
+}
+
+// Close drains the host: new events from outside are refused with a
+// retryable error, queued and running turns finish (calls they make to other
+// objects still go through), every database is committed and closed, and
+// WaitUntil work is canceled and awaited. If ctx ends first, Close returns
+// its error without waiting further. Close is idempotent.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed || !h.opened {
+		h.closed = true
+		h.mu.Unlock()
+		return nil
+	}
+	h.closing = true
+	for _, a := range h.actors {
+		a.requestStop()
+	}
+	h.checkDrained()
+	h.mu.Unlock()
+
+	var err error
+	select {
+	case <-h.drained:
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	}
+	h.cancel(errors.New("host closed"))
+	if err == nil {
+		h.wg.Wait()
+	}
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	return err
+}
+
+// checkDrained closes h.drained once a closing host has no live objects.
+// Call with h.mu held.
+func (h *Host) checkDrained() {
+	if h.closing && len(h.actors) == 0 {
+		select {
+		case <-h.drained:
+		default:
+			close(h.drained)
+		}
+	}
+}
+
+// Live returns the number of objects in memory.
+func (h *Host) Live() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.actors)
+}
+
+// Fetch delivers req to the object's ServeHTTP.
+func (h *Host) Fetch(ctx context.Context, ns *den.Namespace, id den.ID, req *http.Request) (*http.Response, error) {
+	r := h.deliver(ctx, ns, id, &event{ctx: ctx, id: id, req: req})
+	return r.resp, r.err
+}
+
+// Call calls method on the object with serialized args.
+func (h *Host) Call(ctx context.Context, ns *den.Namespace, id den.ID, method string, args []byte) ([]byte, error) {
+	if den.IsReservedMethod(method) {
+		return nil, den.Errorf(den.EINVALID, "'%s' is a reserved method and cannot be called over RPC.", method)
+	}
+	r := h.deliver(ctx, ns, id, &event{ctx: ctx, id: id, method: method, args: args})
+	return r.data, r.err
+}
+
+// deliver queues ev for the object and waits for its result. A caller inside
+// a turn waits on its own goroutine, letting in events of its call chain.
+func (h *Host) deliver(ctx context.Context, ns *den.Namespace, id den.ID, ev *event) result {
+	class := h.classes[ns.Class()]
+	if class == nil {
+		return result{err: den.Errorf(den.ENOTFOUND, "no class %q is registered on this host", ns.Class())}
+	}
+	if err := ctx.Err(); err != nil {
+		return result{err: canceled(ctx)}
+	}
+	t := turnFrom(ctx)
+	if t != nil && t.a.h == h {
+		ev.chain = t.chainFor()
+	}
+	ev.reply = make(chan result, 1)
+	k := key{class: class.Name, id: id.Bytes()}
+
+	if t != nil {
+		// An outgoing call is a yield point: the writes so far commit and
+		// become durable before the call leaves (the output gate).
+		if err := t.a.yield(t); err != nil {
+			return result{err: err}
+		}
+	}
+	if err := h.enqueue(k, ns, class, ev); err != nil {
+		if t != nil {
+			t.a.resume(t)
+		}
+		return result{err: err}
+	}
+	if t != nil {
+		r := t.a.await(ctx, t, ev)
+		if err := t.a.resume(t); err != nil && r.err == nil {
+			r = result{err: err}
+		}
+		return r
+	}
+	select {
+	case r := <-ev.reply:
+		return r
+	case <-ctx.Done():
+		return result{err: canceled(ctx)}
+	}
+}
+
+// enqueue finds or creates the live object for k and puts ev in its mailbox,
+// or in its re-entry queue when the object is waiting in ev's call chain.
+func (h *Host) enqueue(k key, ns *den.Namespace, class *den.Class, ev *event) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.opened || h.closed || (h.closing && ev.chain == nil) {
+		return &den.Error{Code: den.EUNAVAILABLE, Message: den.MsgShuttingDown, Retryable: true}
+	}
+	a := h.actors[k]
+	if a == nil {
+		a = newActor(h, k, ns, class, ev.id)
+		a.prev = h.retiring[k]
+		h.actors[k] = a
+		a.elem = h.lru.PushFront(a)
+		h.evictOverCap()
+		h.wg.Go(a.run)
+		if h.closing {
+			a.requestStop()
+		}
+	} else {
+		h.lru.MoveToFront(a.elem)
+	}
+	q := a.mailbox
+	if inChain(ev.chain, k) {
+		q = a.reentry
+	}
+	select {
+	case q <- ev:
+		a.pending.Add(1)
+		return nil
+	default:
+		return &den.Error{Code: den.EOVERLOADED, Message: den.MsgOverloadedQueue, Overloaded: true, ObjectID: ev.id.String()}
+	}
+}
+
+// evictOverCap asks the least recently used idle object to leave when the
+// host holds more than MaxLive. Busy objects are never evicted, so the count
+// may run over the cap while every object is busy. Call with h.mu held.
+func (h *Host) evictOverCap() {
+	over := len(h.actors) - h.cfg.MaxLive
+	for e := h.lru.Back(); e != nil && over > 0; e = e.Prev() {
+		a := e.Value.(*actor)
+		if a.idle() && !a.stopRequested.Load() {
+			a.requestStop()
+			over--
+		}
+	}
+}
+
+// janitor evicts objects idle for longer than the idle timeout.
+func (h *Host) janitor() {
+	period := max(h.cfg.IdleTimeout/4, time.Millisecond)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case now := <-tick.C:
+			cutoff := now.Add(-h.cfg.IdleTimeout).UnixNano()
+			h.mu.Lock()
+			for _, a := range h.actors {
+				if a.idle() && a.lastActive.Load() <= cutoff {
+					a.requestStop()
+				}
+			}
+			h.mu.Unlock()
+		}
+	}
+}
+
+// remove takes a leaving actor out of the registry if it may leave: nothing
+// is queued for it and nothing keeps it alive. It reports whether it did.
+func (h *Host) remove(a *actor) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if a.pending.Load() != 0 || (a.keepalive.Load() != 0 && !h.closing) {
+		return false
+	}
+	if h.actors[a.key] == a {
+		delete(h.actors, a.key)
+		h.lru.Remove(a.elem)
+	}
+	h.retiring[a.key] = a.done
+	h.checkDrained()
+	return true
+}
+
+// forget drops the record of a retired actor once its database is closed.
+func (h *Host) forget(a *actor) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.retiring[a.key] == a.done {
+		delete(h.retiring, a.key)
+	}
+}
+
+func (h *Host) now() int64 { return time.Now().UnixNano() }
+
+func canceled(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return den.Errorf(den.ETIMEOUT, "waiting for the Durable Object: %v", context.Cause(ctx))
+	}
+	return den.Errorf(den.ECANCELED, "the caller went away: %v", context.Cause(ctx))
+}

@@ -1,0 +1,229 @@
+package actor_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/den-run/den"
+	"github.com/den-run/den/actor"
+)
+
+func TestIdleObjectsAreEvictedAndComeBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, actor.Config{IdleTimeout: 10 * time.Second})
+		call[int](t, w, "idle", "Add", 5)
+		if w.host.Live() != 1 {
+			t.Fatalf("live = %d", w.host.Live())
+		}
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		if w.host.Live() != 1 {
+			t.Fatal("evicted before the idle timeout")
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if w.host.Live() != 0 {
+			t.Fatalf("live = %d after the idle timeout", w.host.Live())
+		}
+		if got := call[int](t, w, "idle", "Add", 1); got != 6 {
+			t.Fatalf("count after eviction = %d, want 6", got)
+		}
+		if b := w.built.Load(); b != 2 {
+			t.Fatalf("constructions = %d, want 2", b)
+		}
+	})
+}
+
+func TestWaitUntilKeepsTheObjectAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, actor.Config{IdleTimeout: time.Second})
+		call[any](t, w, "l", "Linger")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if w.host.Live() != 1 {
+			t.Fatal("evicted while WaitUntil work ran")
+		}
+		close(w.gate)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if w.host.Live() != 0 {
+			t.Fatal("not evicted after WaitUntil work ended")
+		}
+	})
+}
+
+func TestLiveObjectCap(t *testing.T) {
+	w := newWorld(t, actor.Config{MaxLive: 3})
+	for i := range 10 {
+		call[int](t, w, string(rune('a'+i)), "Add", 1)
+	}
+	retryUntil(t, func() bool { return w.host.Live() <= 3 })
+	// The most recent object stayed; the first was evicted and comes back.
+	if call[int](t, w, "j", "Memory") != 1 {
+		t.Fatal("most recently used object was evicted")
+	}
+	if call[int](t, w, "a", "Memory") != 0 || call[int](t, w, "a", "Count") != 1 {
+		t.Fatal("least recently used object was not evicted, or lost its data")
+	}
+}
+
+func TestBlockConcurrencyWhile(t *testing.T) {
+	w := newWorld(t, actor.Config{})
+	ctx := context.Background()
+	call[int](t, w, "b", "Add", 1)
+	if _, err := w.ns.GetByName("b").Call(ctx, "Block", false); err != nil {
+		t.Fatal(err)
+	}
+	if call[int](t, w, "b", "Memory") != 1 {
+		t.Fatal("a successful BlockConcurrencyWhile reset the object")
+	}
+	_, err := w.ns.GetByName("b").Call(ctx, "Block", true)
+	if err == nil || !strings.Contains(err.Error(), "migration failed") || !den.IsRemote(err) {
+		t.Fatalf("failing callback: %v", err)
+	}
+	if call[int](t, w, "b", "Memory") != 0 {
+		t.Fatal("a failing BlockConcurrencyWhile did not reset the object")
+	}
+	if _, err := w.ns.GetByName("b").Call(ctx, "Nest", den.MaxBlockDepth); err != nil {
+		t.Fatalf("nesting %d deep: %v", den.MaxBlockDepth, err)
+	}
+	_, err = w.ns.GetByName("b").Call(ctx, "Nest", den.MaxBlockDepth+1)
+	if err == nil || !strings.Contains(err.Error(), "blockConcurrencyWhile() calls are nested too deeply.") {
+		t.Fatalf("nesting too deep: %v", err)
+	}
+}
+
+func TestBlockConcurrencyWhileTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, actor.Config{})
+		call[int](t, w, "slow", "Add", 1)
+		_, err := w.ns.GetByName("slow").Call(context.Background(), "Slow", 31*time.Second)
+		if !den.IsOverloaded(err) || !strings.Contains(err.Error(), "waited for too long") {
+			t.Fatalf("timeout: %v", err)
+		}
+		if call[int](t, w, "slow", "Memory") != 0 {
+			t.Fatal("object not reset after the timeout")
+		}
+		if _, err := w.ns.GetByName("slow").Call(context.Background(), "Slow", 29*time.Second); err != nil {
+			t.Fatalf("within the timeout: %v", err)
+		}
+	})
+}
+
+func TestCloseDrains(t *testing.T) {
+	w := newWorld(t, actor.Config{})
+	ctx := context.Background()
+	res := make(chan error, 1)
+	go func() {
+		_, err := den.Call[string](ctx, w.ns.GetByName("d"), "Wait", "d")
+		res <- err
+	}()
+	<-w.gated
+	closed := make(chan error, 1)
+	go func() { closed <- w.host.Close(ctx) }()
+	// New events from outside are refused with a retryable error.
+	retryUntil(t, func() bool {
+		_, err := w.ns.GetByName("other").Call(ctx, "Count")
+		return den.IsRetryable(err)
+	})
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned %v while a turn ran", err)
+	default:
+	}
+	close(w.gate)
+	if err := <-res; err != nil {
+		t.Fatalf("in-flight turn: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if w.host.Live() != 0 {
+		t.Fatal("objects still live after Close")
+	}
+	if err := w.host.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// heldCommitter hands every flush to the test, which decides when it is durable.
+type heldCommitter struct{ flushes chan func(error) }
+
+func (c heldCommitter) Flush(db den.Database, done func(error)) {
+	if err := db.Sync(); err != nil {
+		done(err)
+		return
+	}
+	c.flushes <- done
+}
+
+func TestRepliesWaitForDurability(t *testing.T) {
+	c := heldCommitter{flushes: make(chan func(error), 10)}
+	w := newWorld(t, actor.Config{Committer: c})
+	ctx := context.Background()
+	reply := make(chan error, 1)
+	go func() { _, err := den.Call[int](ctx, w.ns.GetByName("g"), "Add", 1); reply <- err }()
+	done := <-c.flushes
+	select {
+	case err := <-reply:
+		t.Fatalf("reply released before the write was durable (err %v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	done(nil)
+	if err := <-reply; err != nil {
+		t.Fatal(err)
+	}
+
+	// A failed flush turns the held reply into an error and resets the object.
+	go func() { _, err := den.Call[int](ctx, w.ns.GetByName("g"), "Add", 1); reply <- err }()
+	(<-c.flushes)(errors.New("injected fsync failure"))
+	err := <-reply
+	var de *den.Error
+	if !errors.As(err, &de) || !de.Reset || !strings.Contains(de.Message, "injected fsync failure") {
+		t.Fatalf("failed flush: %#v", err)
+	}
+	go func() { _, err := den.Call[int](ctx, w.ns.GetByName("g"), "Memory"); reply <- err }()
+	if err := <-reply; err != nil {
+		t.Fatal(err)
+	}
+	if b := w.built.Load(); b != 2 {
+		t.Fatalf("constructions = %d: the object was not reset", b)
+	}
+}
+
+func TestOutgoingCallsWaitForDurability(t *testing.T) {
+	c := heldCommitter{flushes: make(chan func(error), 10)}
+	w := newWorld(t, actor.Config{Committer: c})
+	reply := make(chan string, 1)
+	go func() {
+		r, err := den.Call[string](context.Background(), w.ns.GetByName("src"), "AddAndRelay", "dst")
+		if err != nil {
+			r = err.Error()
+		}
+		reply <- r
+	}()
+	// src's write is committed; its call to dst is held until it is durable.
+	done := <-c.flushes
+	if w.host.Live() != 1 {
+		t.Fatal("the outgoing call left before the write was durable")
+	}
+	done(nil)
+	if r := <-reply; r != "dst" {
+		t.Fatalf("reply %q", r)
+	}
+}
+
+func retryUntil(tb testing.TB, ok func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			tb.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,73 @@
+package actor
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync/atomic"
+
+	"github.com/den-run/den"
+)
+
+// key names one object on this host.
+type key struct {
+	class string
+	id    [32]byte
+}
+
+// event is one delivery to an object: an HTTP request or an RPC call.
+type event struct {
+	ctx    context.Context // the caller's: cancels the wait and is the turn's parent
+	id     den.ID
+	chain  []key // objects waiting, in this call chain, for this event's result
+	req    *http.Request
+	method string
+	args   []byte
+	reply  chan result // buffered: the actor never blocks sending to it
+}
+
+func (ev *event) kind() string {
+	if ev.req != nil {
+		return "fetch"
+	}
+	return "call"
+}
+
+type result struct {
+	resp *http.Response
+	data []byte
+	err  error
+}
+
+// turn is the running event, carried in the handler's context so an outgoing
+// call knows which object is waiting and with which chain.
+type turn struct {
+	a     *actor
+	st    *state
+	chain []key
+	ended atomic.Bool // set when the turn returns; a leaked context then carries no turn
+}
+
+type turnKey struct{}
+
+func withTurn(ctx context.Context, t *turn) context.Context {
+	return context.WithValue(ctx, turnKey{}, t)
+}
+
+// turnFrom returns the live turn ctx carries, or nil.
+func turnFrom(ctx context.Context) *turn {
+	t, _ := ctx.Value(turnKey{}).(*turn)
+	if t == nil || t.ended.Load() {
+		return nil
+	}
+	return t
+}
+
+// chainFor returns the chain an outgoing call from t carries.
+func (t *turn) chainFor() []key {
+	c := make([]key, 0, len(t.chain)+1)
+	c = append(c, t.chain...)
+	return append(c, t.a.key)
+}
+
+func inChain(chain []key, k key) bool { return slices.Contains(chain, k) }
