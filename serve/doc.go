@@ -1,0 +1,23 @@
+// Package serve is the one runner every Den app uses.
+//
+// An app is an [App]: its object classes, the namespace bindings that name
+// them (COUNTER → Counter), its variables and its worker, the front router
+// that receives every HTTP request. A program's main calls [Main] with it:
+//
+//	func main() { serve.Main(counter.App()) }
+//
+// Main reads flags and DEN_* environment variables (run the program with
+// --help to list them), keeps namespace keys and object databases under the
+// data directory, serves HTTP until SIGINT or SIGTERM, and then drains: it
+// stops accepting connections, finishes the requests and turns in flight,
+// and closes every database.
+//
+// Tests and benchmarks run an app in-process with [Start] on port 0 and a
+// temporary data directory.
+//
+// The data directory holds:
+//
+//	<data>/keys/<class>.key        namespace keys (back them up: see package keyring)
+//	<data>/objects/<class>/...     one SQLite database per object
+//	<data>/lock                    held while a process serves the directory
+package serve

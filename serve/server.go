@@ -1,0 +1,278 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/den-run/den"
+	"github.com/den-run/den/actor"
+	"github.com/den-run/den/gateway"
+	"github.com/den-run/den/keyring"
+	"github.com/den-run/den/sqlite"
+)
+
+// Defaults for the zero values of [Config]'s fields and for the command line.
+const (
+	DefaultAddr        = gateway.DefaultAddr
+	DefaultData        = "./.den"
+	DefaultIdleTimeout = 10 * time.Second
+	DefaultMaxLive     = 10_000
+	// ShutdownTimeout bounds the drain after SIGINT or SIGTERM.
+	ShutdownTimeout = 30 * time.Second
+)
+
+// Config says how to run an app. Zero fields take the defaults.
+type Config struct {
+	// Addr is the TCP address to listen on, DefaultAddr (loopback) when
+	// empty; "127.0.0.1:0" picks a free port.
+	Addr string
+	// Data is the data directory, DefaultData when empty. It is created
+	// with mode 0700.
+	Data string
+	// IdleTimeout is how long an object stays in memory without events,
+	// DefaultIdleTimeout when zero.
+	IdleTimeout time.Duration
+	// MaxLive caps the objects in memory, DefaultMaxLive when zero.
+	MaxLive int
+	// Committer makes turns' writes durable; nil means one fsync per
+	// writing turn (den.SyncCommitter).
+	Committer den.Committer
+	// LogLevel is the level of the default logger.
+	LogLevel slog.Level
+	// Logger receives every log line; nil means text lines on os.Stderr at
+	// LogLevel.
+	Logger *slog.Logger
+}
+
+// Server is an app being served: its host of live objects behind an HTTP
+// gateway. Create it with [New] or [Start].
+type Server struct {
+	app App
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex // protects following fields
+	opened  bool
+	unlock  func() error // releases the data directory
+	host    *actor.Host
+	gw      *gateway.Server
+	env     *den.Env
+	closing chan struct{} // made by the first Close, closed when it returns
+
+	closeErr error // the first Close's result, written before closing is closed
+}
+
+// New returns a Server for app with cfg. It touches nothing: Open does.
+func New(app App, cfg Config) *Server {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.Data == "" {
+		cfg.Data = DefaultData
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxLive == 0 {
+		cfg.MaxLive = DefaultMaxLive
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	}
+	return &Server{app: app, cfg: cfg, log: log}
+}
+
+// Start returns a Server for app that is already serving; see [Server.Open].
+func Start(ctx context.Context, app App, cfg Config) (*Server, error) {
+	s := New(app, cfg)
+	if err := s.Open(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open checks the app, takes the data directory (no other process may serve
+// it at the same time), loads or creates the namespace keys, starts the host
+// of live objects and starts serving HTTP. ctx bounds only the start. On
+// error Open undoes what it did. An app error (an unknown class in a binding,
+// say) is EINVALID.
+func (s *Server) Open(ctx context.Context) (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opened || s.closing != nil {
+		return den.Errorf(den.EINVALID, "serve: server already opened or closed")
+	}
+	s.opened = true
+
+	bindings, err := s.app.validate()
+	if err != nil {
+		return err
+	}
+	data := s.cfg.Data
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return den.Errorf(den.EINTERNAL, "create data directory: %w", err)
+	}
+	unlock, err := lockDir(data)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
+
+	objects := filepath.Join(data, "objects")
+	if err := os.MkdirAll(objects, 0o700); err != nil {
+		return den.Errorf(den.EINTERNAL, "create data directory: %w", err)
+	}
+	keys := map[string]den.Key{}
+	for _, b := range bindings {
+		class := s.app.Bindings[b]
+		if _, ok := keys[class]; ok {
+			continue // bindings to one class share its namespace key
+		}
+		key, err := keyring.Load(filepath.Join(data, "keys"), class, keyring.Options{
+			ObjectsExist: func() (bool, error) { return hasEntries(filepath.Join(objects, class)) },
+		})
+		if err != nil {
+			return err
+		}
+		keys[class] = key
+	}
+
+	host := actor.New(actor.Config{
+		Store:       sqlite.NewStore(objects),
+		Committer:   s.cfg.Committer,
+		IdleTimeout: s.cfg.IdleTimeout,
+		MaxLive:     s.cfg.MaxLive,
+		Logger:      s.log,
+	}, s.app.Classes...)
+	namespaces := make([]*den.Namespace, len(bindings))
+	for i, b := range bindings {
+		class := s.app.Bindings[b]
+		namespaces[i] = den.NewNamespace(b, class, keys[class], host)
+	}
+	env := den.NewEnv(namespaces, s.app.Vars)
+	if err := host.Open(env); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			host.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	worker := s.app.Worker(env)
+	if worker == nil {
+		return den.Errorf(den.EINVALID, "app %s: Worker returned a nil handler", s.app.name())
+	}
+	gw := &gateway.Server{Addr: s.cfg.Addr, Handler: worker, Logger: s.log}
+	if err := gw.Open(ctx); err != nil {
+		return err
+	}
+	s.unlock, s.host, s.gw, s.env = unlock, host, gw, env
+	s.log.Info("listening", "addr", gw.BoundAddr(), "app", s.app.name(), "data", data)
+	return nil
+}
+
+// Addr returns the address the server listens on, such as 127.0.0.1:43127,
+// or "" if it is not open.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gw == nil {
+		return ""
+	}
+	return s.gw.BoundAddr()
+}
+
+// Env returns the environment the worker and objects receive, or nil if the
+// server is not open. Tests use it to reach objects without HTTP.
+func (s *Server) Env() *den.Env {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.env
+}
+
+// Host returns the host of live objects, or nil if the server is not open.
+func (s *Server) Host() *actor.Host {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.host
+}
+
+// Close drains the server within ctx: the gateway stops accepting
+// connections and finishes the requests in flight, then the host finishes
+// its turns and closes every database, then the data directory is released.
+// It returns the first error. Close is idempotent and safe to call
+// concurrently: every call returns the first call's result.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing != nil {
+		closing := s.closing
+		s.mu.Unlock()
+		select {
+		case <-closing:
+			return s.closeErr
+		case <-ctx.Done():
+			return den.Errorf(den.ETIMEOUT, "serve: wait for close: %w", context.Cause(ctx))
+		}
+	}
+	s.closing = make(chan struct{})
+	gw, host, unlock := s.gw, s.host, s.unlock
+	s.mu.Unlock()
+
+	var errs []error
+	if gw != nil {
+		errs = append(errs, gw.Close(ctx))
+	}
+	if host != nil {
+		if err := host.Close(ctx); err != nil {
+			errs = append(errs, den.Errorf(den.ErrorCode(err), "drain objects: %w", err))
+		}
+	}
+	if unlock != nil {
+		errs = append(errs, unlock())
+	}
+	var err error
+	for _, e := range errs {
+		if e != nil {
+			err = e
+			break
+		}
+	}
+	if err == nil {
+		s.log.Info("stopped", "app", s.app.name())
+	}
+	s.closeErr = err
+	close(s.closing)
+	return err
+}
+
+// hasEntries reports whether dir exists and holds anything.
+func hasEntries(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if len(names) > 0 {
+		return true, nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return false, nil
+}
