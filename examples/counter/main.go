@@ -1,0 +1,14 @@
+// Command counter serves the counter example app: named counters that
+// survive restarts. Run it with --help for its flags.
+//
+//	go run ./examples/counter --data /tmp/counter
+//	curl -X POST localhost:8787/counter/a/increment   # 1
+//	curl localhost:8787/counter/a                     # 1
+package main
+
+import (
+	"github.com/den-run/den/examples/counter/counter"
+	"github.com/den-run/den/serve"
+)
+
+func main() { serve.Main(counter.App()) }
