@@ -12,6 +12,7 @@ const (
 	EINVALID     = "invalid"     // the caller's input is wrong (400)
 	ENOTFOUND    = "not_found"   // no such namespace, method or thing (404)
 	ELIMIT       = "limit"       // a documented limit was exceeded (400)
+	ETOOLARGE    = "too_large"   // a request body over its limit (413)
 	EOVERLOADED  = "overloaded"  // too much queued: do not retry at once (503)
 	EUNAVAILABLE = "unavailable" // transient: retry an idempotent call (503)
 	ETIMEOUT     = "timeout"     // a deadline passed (504)
@@ -108,6 +109,8 @@ func HTTPStatus(err error) int {
 		return http.StatusOK
 	case EINVALID, ELIMIT:
 		return http.StatusBadRequest
+	case ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
 	case ENOTFOUND:
 		return http.StatusNotFound
 	case EOVERLOADED, EUNAVAILABLE:

@@ -62,7 +62,9 @@ type Storage interface {
 	// List returns the entries in the range opts selects, in key order
 	// (descending with Reverse).
 	List(opts ListOptions) ([]Entry, error)
-	// DeleteAll removes every key, atomically. It fails inside Transaction.
+	// DeleteAll wipes the object's whole database atomically: every key,
+	// and every table, index, view and trigger its SQL created. It fails
+	// inside Transaction.
 	DeleteAll() error
 	// Transaction runs fn in a nested transaction: if fn returns an error or
 	// panics, its writes roll back and the error is returned (the panic goes
@@ -72,7 +74,14 @@ type Storage interface {
 
 // Database is one object's storage as the runtime sees it: the user's
 // Storage plus the turn's implicit transaction and durability. It is used
-// from one goroutine at a time.
+// from one goroutine at a time, except Sync, which a committer may call from
+// any goroutine, concurrently with the other methods and even after Close.
+//
+// Rollback with no transaction open does nothing; Begin while one is open and
+// Commit with none open are errors. After a failed COMMIT, or a transaction
+// SQLite rolled back on its own (disk full, I/O error), the Database is
+// broken and every call but Sync and Close returns that error: the runtime
+// closes it and opens it again.
 type Database interface {
 	Storage
 	// Begin starts the turn's implicit transaction.
@@ -85,6 +94,7 @@ type Database interface {
 	// Sync makes every committed write durable (an fsync of the log).
 	Sync() error
 	// Close closes the database. A transaction still open is rolled back.
+	// A database left holding nothing is removed from disk.
 	Close() error
 }
 

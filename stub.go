@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 )
@@ -35,11 +36,11 @@ func (s *Stub) Fetch(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody {
 		body, err := io.ReadAll(io.LimitReader(req.Body, MaxFetchBytes+1))
 		req.Body.Close()
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok || len(body) > MaxFetchBytes {
+			return nil, Errorf(ETOOLARGE, "Request body too large: bodies sent to a Durable Object are limited to %d bytes.", MaxFetchBytes)
+		}
 		if err != nil {
 			return nil, Errorf(EINVALID, "read request body: %w", err)
-		}
-		if len(body) > MaxFetchBytes {
-			return nil, Errorf(ELIMIT, "Request bodies sent to a Durable Object are limited to %d bytes.", MaxFetchBytes)
 		}
 		out.Body = io.NopCloser(bytes.NewReader(body))
 		out.ContentLength = int64(len(body))

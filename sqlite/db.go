@@ -2,7 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -33,6 +36,7 @@ var schema = []string{
 // the database again.
 type DB struct {
 	conn     *sqlite.Conn
+	path     string // path of the database file
 	wal      string // path of the WAL file
 	dir      string // directory holding the database
 	syncFile func(string) error
@@ -72,6 +76,7 @@ func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB,
 	}
 	return &DB{
 		conn:     conn,
+		path:     path,
 		wal:      path + "-wal",
 		dir:      filepath.Dir(path),
 		syncFile: syncFile,
@@ -84,6 +89,12 @@ func setup(conn *sqlite.Conn) error {
 	// journal_mode first, while synchronous is still FULL: on a new database
 	// it writes and fsyncs page 1, and SQLite deletes the WAL of a database
 	// file that is empty.
+	// One connection owns the database for as long as its object is live:
+	// exclusive locking keeps the WAL index in memory (no -shm file) and
+	// takes no file lock per transaction.
+	if err := sqlitex.ExecuteTransient(conn, "PRAGMA locking_mode=EXCLUSIVE", nil); err != nil {
+		return err
+	}
 	var mode string
 	err := sqlitex.ExecuteTransient(conn, "PRAGMA journal_mode=WAL", &sqlitex.ExecOptions{
 		ResultFunc: func(stmt *sqlite.Stmt) error { mode = stmt.ColumnText(0); return nil },
@@ -176,12 +187,37 @@ func (d *DB) Close() error {
 			first = sqlError("close object db: rollback", err)
 		}
 	}
+	empty := first == nil && d.err == nil && d.empty()
 	if err := d.conn.Close(); err != nil && first == nil {
 		first = sqlError("close object db", err)
 	}
 	d.conn = nil
 	d.err = den.Errorf(den.EINTERNAL, "object db is closed")
+	if empty && first == nil {
+		// An object that stores nothing leaves no file behind, so stubs
+		// for names that never write (a GET of an unknown counter, a
+		// scan of random names) do not fill the disk.
+		for _, p := range []string{d.wal, d.path + "-shm", d.path} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				first = den.Errorf(den.EINTERNAL, "remove empty object db: %w", err)
+			}
+		}
+	}
 	return first
+}
+
+// empty reports whether the database holds nothing: no key, no metadata and
+// no schema object of the user's.
+func (d *DB) empty() bool {
+	const q = `SELECT NOT EXISTS (SELECT 1 FROM _cf_KV)
+		AND NOT EXISTS (SELECT 1 FROM _cf_METADATA)
+		AND NOT EXISTS (SELECT 1 FROM sqlite_schema
+			WHERE name NOT LIKE '\_cf\_%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\')`
+	empty := false
+	err := sqlitex.ExecuteTransient(d.conn, q, &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { empty = stmt.ColumnBool(0); return nil },
+	})
+	return err == nil && empty
 }
 
 // Transaction runs fn inside SAVEPOINT _cf_sync_savepoint_<depth>. If fn

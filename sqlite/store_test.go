@@ -74,10 +74,10 @@ func TestClassNames(t *testing.T) {
 			t.Errorf("Open(%q): %v", c, err)
 			continue
 		}
-		db.Close()
 		if !s.Exists(c, testID("x")) {
 			t.Errorf("Exists(%q) = false after Open", c)
 		}
+		db.Close()
 	}
 	for _, c := range []string{"", "1abc", "_a", "-a", "a/b", "..", ".", "a.b", "a b", "é", "a\x00", strings.Repeat("a", 129), "../etc"} {
 		_, err := s.Open(context.Background(), c, testID("x"))
@@ -145,10 +145,11 @@ func TestOpenSyncsNewDirectories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
 	if !s.Exists(class, id) {
 		t.Fatal("not Exists after Open")
 	}
+	must(t, db.Put("k", nil)) // so Close keeps the file
+	db.Close()
 	leaf := filepath.Dir(s.Path(class, id))
 	// Each created directory's parent, then the directory of the new file.
 	want := []string{tmp, dir, filepath.Join(dir, class), filepath.Dir(leaf), leaf}
@@ -233,6 +234,47 @@ func BenchmarkOpenExisting(b *testing.B) {
 		}
 		if err := db.Close(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestEmptyDatabaseIsRemovedOnClose(t *testing.T) {
+	s := sqlite.NewStore(t.TempDir())
+	id := testID("ghost")
+	db, err := s.Open(context.Background(), class, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.Get("anything"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, db.Close())
+	if s.Exists(class, id) {
+		t.Fatal("a database that stored nothing was left on disk")
+	}
+	db, err = s.Open(context.Background(), class, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, db.Put("k", []byte("v")))
+	must(t, db.Close())
+	if !s.Exists(class, id) {
+		t.Fatal("a database with data was removed")
+	}
+	db, err = s.Open(context.Background(), class, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Delete("k"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, db.Close())
+	if s.Exists(class, id) {
+		t.Fatal("a database emptied by its object was left on disk")
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(s.Path(class, id) + suffix); !os.IsNotExist(err) {
+			t.Errorf("%s left behind: %v", suffix, err)
 		}
 	}
 }
