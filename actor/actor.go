@@ -95,7 +95,7 @@ func (a *actor) run() {
 				a.h.forget(a)
 				return
 			}
-			if !a.h.isClosing() && a.pending.Load() == 0 {
+			if !a.h.isClosing() && a.pending.Load() == 0 && a.flushing.Load() == 0 {
 				a.stopRequested.Store(false) // kept alive by WaitUntil work
 			}
 		}
@@ -175,12 +175,15 @@ func (a *actor) release(wrote bool, send func(error)) {
 		return
 	}
 	a.flushing.Add(1)
+	oid := a.id.String() // done may run on another goroutine
 	a.h.cfg.Committer.Flush(a.db, func(err error) {
-		defer a.flushing.Add(-1)
+		defer func() {
+			a.flushing.Add(-1)
+			a.poke() // an object asked to leave waits for its flushes
+		}()
 		if err != nil {
-			e := &den.Error{Code: den.EUNAVAILABLE, Message: "Durable Object storage could not make a write durable, so the object was reset: " + err.Error(), Retryable: true, Reset: true, ObjectID: a.id.String()}
+			e := &den.Error{Code: den.EUNAVAILABLE, Message: "Durable Object storage could not make a write durable, so the object was reset: " + err.Error(), Retryable: true, Reset: true, ObjectID: oid}
 			a.failed.Store(e)
-			a.poke()
 			send(e)
 			return
 		}

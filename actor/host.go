@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -125,7 +126,13 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.cancel(errors.New("host closed"))
 	if err == nil {
-		h.wg.Wait()
+		waited := make(chan struct{})
+		go func() { h.wg.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-ctx.Done():
+			err = fmt.Errorf("waiting for WaitUntil work: %w", context.Cause(ctx))
+		}
 	}
 	h.mu.Lock()
 	h.closed = true
@@ -288,8 +295,8 @@ func (h *Host) janitor() {
 func (h *Host) remove(a *actor) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if a.pending.Load() != 0 || (a.keepalive.Load() != 0 && !h.closing) {
-		return false
+	if a.pending.Load() != 0 || a.flushing.Load() != 0 || (a.keepalive.Load() != 0 && !h.closing) {
+		return false // the last test keeps held outputs in order across instances
 	}
 	if h.actors[a.key] == a {
 		delete(h.actors, a.key)
