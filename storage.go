@@ -38,15 +38,15 @@ type ListOptions struct {
 	Limit      int
 }
 
-// Storage is an object's key-value API on its own database. It is used only
-// from the object's own turns (the runtime calls it from one goroutine), so
-// its methods take no context: they never wait for another object.
+// KV is the key-value API on an object's own database. It is used only from
+// the object's own turns (the runtime calls it from one goroutine), so its
+// methods take no context: they never wait for another object.
 //
 // Every write joins the turn's implicit transaction: all writes of one turn
 // commit atomically when it ends, and roll back if it fails. Errors are
 // *Error values: ELIMIT for a broken limit (the message names it), EINVALID
 // for bad arguments, EINTERNAL for storage failures (the object then resets).
-type Storage interface {
+type KV interface {
 	// Get returns the value of key and whether it exists.
 	Get(key string) (value []byte, ok bool, err error)
 	// GetMany returns the existing keys among keys, sorted by key.
@@ -72,6 +72,22 @@ type Storage interface {
 	Transaction(fn func() error) error
 }
 
+// Storage is what an object holds: its key-value API plus control over
+// durability. A turn's reply (and any call it makes) is held until the
+// turn's writes are durable: that is the output gate.
+type Storage interface {
+	KV
+	// Sync commits the turn's writes so far, waits until they and every
+	// earlier write are durable, and begins a new transaction. Like an
+	// outgoing call it is a yield point; inside Transaction it only waits
+	// for earlier writes.
+	Sync(ctx context.Context) error
+	// Unconfirmed returns the same storage with the output gate opted out:
+	// its writes do not hold the turn's reply (allowUnconfirmed). They are
+	// still made durable, in order, and a failure still resets the object.
+	Unconfirmed() KV
+}
+
 // Database is one object's storage as the runtime sees it: the user's
 // Storage plus the turn's implicit transaction and durability. It is used
 // from one goroutine at a time, except Sync, which a committer may call from
@@ -83,7 +99,7 @@ type Storage interface {
 // broken and every call but Sync and Close returns that error: the runtime
 // closes it and opens it again.
 type Database interface {
-	Storage
+	KV
 	// Begin starts the turn's implicit transaction.
 	Begin() error
 	// Commit ends it, reporting whether it wrote anything. The writes are
@@ -126,7 +142,7 @@ func (SyncCommitter) Flush(db Database, done func(error)) { done(db.Sync()) }
 // GetJSON reads key and decodes its JSON value into a T. The typed layer
 // stores values as JSON text (UTF-8), which JavaScript objects will read with
 // JSON.parse; ok is false when key does not exist.
-func GetJSON[T any](s Storage, key string) (v T, ok bool, err error) {
+func GetJSON[T any](s KV, key string) (v T, ok bool, err error) {
 	b, ok, err := s.Get(key)
 	if err != nil || !ok {
 		return v, ok, err
@@ -138,7 +154,7 @@ func GetJSON[T any](s Storage, key string) (v T, ok bool, err error) {
 }
 
 // PutJSON encodes v as JSON and stores it under key.
-func PutJSON[T any](s Storage, key string, v T) error {
+func PutJSON[T any](s KV, key string, v T) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return Errorf(EINVALID, "encode value for key %q: %w", key, err)

@@ -39,9 +39,10 @@ type actor struct {
 	db    den.Database
 	obj   any
 	st    *state
-	depth int // turns on the stack: more than one while re-entrant turns run
-	block int // BlockConcurrencyWhile depth
-	tx    int // Storage.Transaction depth
+	depth int  // turns on the stack: more than one while re-entrant turns run
+	block int  // BlockConcurrencyWhile depth
+	tx    int  // Storage.Transaction depth
+	gated bool // a write since Begin holds the output gate (not Unconfirmed)
 }
 
 func newActor(h *Host, k key, ns *den.Namespace, class *den.Class, id den.ID) *actor {
@@ -150,7 +151,7 @@ func (a *actor) handle(ev *event) {
 		a.id = ev.id
 	}
 	a.depth++
-	r, wrote := a.turn(ev)
+	r, wrote, gated := a.turn(ev)
 	a.depth--
 	if a.depth == 0 && a.st == nil && a.db != nil {
 		a.close() // a reset happened: reopen the database on the next event
@@ -159,7 +160,7 @@ func (a *actor) handle(ev *event) {
 		ev.reply <- r
 		return
 	}
-	a.release(wrote, func(err error) {
+	a.release(wrote, gated, func(err error) {
 		if err != nil {
 			r = result{err: err}
 		}
@@ -167,12 +168,20 @@ func (a *actor) handle(ev *event) {
 	})
 }
 
-// release opens the output gate for a turn's result: at once when nothing is
-// waiting to become durable, otherwise once the committer says so.
-func (a *actor) release(wrote bool, send func(error)) {
-	if !wrote && a.flushing.Load() == 0 {
+// release opens the output gate for a turn's result. It sends at once when
+// nothing is waiting to become durable, or when the turn's only writes were
+// unconfirmed and no earlier write is pending; otherwise once the committer
+// says the writes are durable (durability of a later write implies that of
+// every earlier one of the same database).
+func (a *actor) release(wrote, gated bool, send func(error)) {
+	pending := a.flushing.Load() > 0
+	if !wrote && !pending {
 		send(nil)
 		return
+	}
+	early := !gated && !pending
+	if early {
+		send(nil)
 	}
 	a.flushing.Add(1)
 	oid := a.id.String() // done may run on another goroutine
@@ -184,26 +193,32 @@ func (a *actor) release(wrote bool, send func(error)) {
 		if err != nil {
 			e := &den.Error{Code: den.EUNAVAILABLE, Message: "Durable Object storage could not make a write durable, so the object was reset: " + err.Error(), Retryable: true, Reset: true, ObjectID: oid}
 			a.failed.Store(e)
-			send(e)
+			if !early {
+				send(e)
+			}
 			return
 		}
-		send(nil)
+		if !early {
+			send(nil)
+		}
 	})
 }
 
 // turn activates the object if needed and runs ev inside the implicit
-// transaction. It reports the result and whether the turn wrote.
-func (a *actor) turn(ev *event) (result, bool) {
+// transaction. It reports the result, whether the turn wrote, and whether a
+// write holds the output gate.
+func (a *actor) turn(ev *event) (result, bool, bool) {
 	if a.db == nil {
 		db, err := a.h.cfg.Store.Open(ev.ctx, a.key.class, a.id)
 		if err != nil {
-			return result{err: a.errorf(den.AsError(err))}, false
+			return result{err: a.errorf(den.AsError(err))}, false, false
 		}
 		a.db = db
 	}
+	a.gated = false
 	if err := a.db.Begin(); err != nil {
 		a.reset(den.AsError(err))
-		return result{err: a.errorf(den.AsError(err))}, false
+		return result{err: a.errorf(den.AsError(err))}, false, false
 	}
 	ctx := ev.ctx
 	if a.obj == nil {
@@ -217,7 +232,7 @@ func (a *actor) turn(ev *event) (result, bool) {
 			if a.st == st {
 				a.obj, a.st = nil, nil
 			}
-			return result{err: err}, false
+			return result{err: err}, false, false
 		}
 		a.obj = obj
 	}
@@ -231,15 +246,15 @@ func (a *actor) turn(ev *event) (result, bool) {
 		if a.db != nil {
 			a.db.Rollback()
 		}
-		return r, false
+		return r, false, false
 	}
 	wrote, err := a.db.Commit()
 	if err != nil {
 		e := den.AsError(err)
 		a.reset(e)
-		return result{err: a.errorf(&den.Error{Code: e.Code, Message: e.Message, Retryable: true, Reset: true})}, false
+		return result{err: a.errorf(&den.Error{Code: e.Code, Message: e.Message, Retryable: true, Reset: true})}, false, false
 	}
-	return r, wrote
+	return r, wrote, a.gated
 }
 
 // construct runs the class's New, turning a panic into an error.
@@ -319,16 +334,16 @@ func (a *actor) resetError(why string) error {
 	return &den.Error{Code: den.EUNAVAILABLE, Message: "Durable Object was reset: " + why, Retryable: true, Reset: true, ObjectID: a.id.String()}
 }
 
-// yield ends t's transaction before an outgoing call and waits until its
-// writes (and every earlier one) are durable. Inside Storage.Transaction or
-// BlockConcurrencyWhile nothing commits; the call still waits for earlier
-// writes.
+// yield ends t's transaction before an outgoing call (or a Sync) and waits
+// until its writes, and every earlier one, are durable. Inside
+// Storage.Transaction nothing commits (a savepoint is open); the call still
+// waits for earlier writes.
 func (a *actor) yield(t *turn) error {
-	if t.st.dead {
+	if t.st.dead || a.db == nil {
 		return a.resetError("the object was reset while this event ran")
 	}
 	wrote := false
-	if a.tx == 0 && a.block == 0 {
+	if a.tx == 0 {
 		var err error
 		if wrote, err = a.db.Commit(); err != nil {
 			e := den.AsError(err)
@@ -337,11 +352,8 @@ func (a *actor) yield(t *turn) error {
 		}
 	}
 	done := make(chan error, 1)
-	a.release(wrote, func(err error) { done <- err })
-	if err := <-done; err != nil {
-		return err
-	}
-	return nil
+	a.release(wrote, true, func(err error) { done <- err })
+	return <-done
 }
 
 // resume begins a new transaction for t after an outgoing call returns.
@@ -349,9 +361,10 @@ func (a *actor) resume(t *turn) error {
 	if t.st.dead || a.db == nil {
 		return a.resetError("the object was reset while it waited for a call")
 	}
-	if a.tx > 0 || a.block > 0 {
+	if a.tx > 0 {
 		return nil
 	}
+	a.gated = false
 	if err := a.db.Begin(); err != nil {
 		e := den.AsError(err)
 		a.reset(e)

@@ -14,7 +14,8 @@
 // handler and commits. An outgoing call from a turn is a yield point, as an
 // await is in JavaScript: the writes so far commit and become durable before
 // the call leaves (the output gate), and a new transaction begins when the
-// reply comes back. Inside Storage.Transaction or BlockConcurrencyWhile an
-// outgoing call does not yield: nothing commits and no other event, not even
-// a re-entrant one, is delivered until it returns.
+// reply comes back; Storage.Sync yields the same way. Inside
+// Storage.Transaction nothing commits at a yield (a savepoint is open), and
+// inside Transaction or BlockConcurrencyWhile no other event, not even a
+// re-entrant one, is delivered until the call returns.
 package actor

@@ -110,6 +110,26 @@ func (p *probe) Relay(ctx context.Context, path []string) (string, error) {
 	return p.st.ID().Name() + ">" + got, nil
 }
 
+// AddUnconfirmed writes without holding the output gate.
+func (p *probe) AddUnconfirmed(ctx context.Context, n int) (int, error) {
+	v, _, err := den.GetJSON[int](p.st.Storage(), "count")
+	if err != nil {
+		return 0, err
+	}
+	return v + n, den.PutJSON(p.st.Storage().Unconfirmed(), "count", v+n)
+}
+
+// AddSynced writes, waits until the write is durable, then reads it back.
+func (p *probe) AddSynced(ctx context.Context, n int) (int, error) {
+	if _, err := p.Add(ctx, n); err != nil {
+		return 0, err
+	}
+	if err := p.st.Storage().Sync(ctx); err != nil {
+		return 0, err
+	}
+	return p.Count(ctx)
+}
+
 // RelayWait calls Wait on the object named to.
 func (p *probe) RelayWait(ctx context.Context, to string) (string, error) {
 	return den.Call[string](ctx, p.w.ns.GetByName(to), "Wait", to)

@@ -227,3 +227,51 @@ func retryUntil(tb testing.TB, ok func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestUnconfirmedWritesDoNotHoldTheReply(t *testing.T) {
+	c := heldCommitter{flushes: make(chan func(error), 10)}
+	w := newWorld(t, actor.Config{Committer: c})
+	got, err := den.Call[int](context.Background(), w.ns.GetByName("u"), "AddUnconfirmed", 3)
+	if err != nil || got != 3 {
+		t.Fatalf("AddUnconfirmed = %d, %v", got, err)
+	}
+	// The write is still made durable, after the reply.
+	done := <-c.flushes
+	// While it is pending, a confirmed reply waits for it.
+	reply := make(chan error, 1)
+	go func() { _, err := den.Call[int](context.Background(), w.ns.GetByName("u"), "Count"); reply <- err }()
+	next := <-c.flushes // the read-only turn queues behind the pending write
+	done(nil)
+	select {
+	case err := <-reply:
+		t.Fatalf("reply released before the earlier write was durable (err %v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	next(nil)
+	if err := <-reply; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSyncWaitsForDurability(t *testing.T) {
+	c := heldCommitter{flushes: make(chan func(error), 10)}
+	w := newWorld(t, actor.Config{Committer: c})
+	reply := make(chan int, 1)
+	go func() {
+		v, err := den.Call[int](context.Background(), w.ns.GetByName("s"), "AddSynced", 2)
+		if err != nil {
+			t.Error(err)
+		}
+		reply <- v
+	}()
+	done := <-c.flushes // Sync committed the write and waits inside the turn
+	select {
+	case v := <-reply:
+		t.Fatalf("turn finished (%d) before Sync returned", v)
+	case <-time.After(100 * time.Millisecond):
+	}
+	done(nil)
+	if v := <-reply; v != 2 {
+		t.Fatalf("AddSynced = %d", v)
+	}
+}

@@ -101,6 +101,7 @@ func (s *storage) Put(key string, value []byte) error {
 	if err != nil {
 		return err
 	}
+	s.a.gated = true
 	return db.Put(key, value)
 }
 
@@ -109,6 +110,7 @@ func (s *storage) PutMany(entries []den.Entry) error {
 	if err != nil {
 		return err
 	}
+	s.a.gated = true
 	return db.PutMany(entries)
 }
 
@@ -117,6 +119,7 @@ func (s *storage) Delete(key string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	s.a.gated = true
 	return db.Delete(key)
 }
 
@@ -125,6 +128,7 @@ func (s *storage) DeleteMany(keys []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.a.gated = true
 	return db.DeleteMany(keys)
 }
 
@@ -141,6 +145,7 @@ func (s *storage) DeleteAll() error {
 	if err != nil {
 		return err
 	}
+	s.a.gated = true
 	return db.DeleteAll()
 }
 
@@ -152,4 +157,66 @@ func (s *storage) Transaction(fn func() error) error {
 	s.a.tx++
 	defer func() { s.a.tx-- }()
 	return db.Transaction(fn)
+}
+
+func (s *storage) Sync(ctx context.Context) error {
+	t := &turn{a: s.a, st: (*state)(s)}
+	if err := s.a.yield(t); err != nil {
+		return err
+	}
+	return s.a.resume(t)
+}
+
+func (s *storage) Unconfirmed() den.KV { return (*unconfirmed)(s) }
+
+// unconfirmed is storage whose writes do not hold the output gate.
+type unconfirmed storage
+
+func (u *unconfirmed) s() *storage { return (*storage)(u) }
+
+func (u *unconfirmed) Get(key string) ([]byte, bool, error) { return u.s().Get(key) }
+func (u *unconfirmed) GetMany(keys []string) ([]den.Entry, error) {
+	return u.s().GetMany(keys)
+}
+func (u *unconfirmed) List(opts den.ListOptions) ([]den.Entry, error) { return u.s().List(opts) }
+func (u *unconfirmed) Transaction(fn func() error) error              { return u.s().Transaction(fn) }
+
+func (u *unconfirmed) Put(key string, value []byte) error {
+	db, err := u.s().db()
+	if err != nil {
+		return err
+	}
+	return db.Put(key, value)
+}
+
+func (u *unconfirmed) PutMany(entries []den.Entry) error {
+	db, err := u.s().db()
+	if err != nil {
+		return err
+	}
+	return db.PutMany(entries)
+}
+
+func (u *unconfirmed) Delete(key string) (bool, error) {
+	db, err := u.s().db()
+	if err != nil {
+		return false, err
+	}
+	return db.Delete(key)
+}
+
+func (u *unconfirmed) DeleteMany(keys []string) (int, error) {
+	db, err := u.s().db()
+	if err != nil {
+		return 0, err
+	}
+	return db.DeleteMany(keys)
+}
+
+func (u *unconfirmed) DeleteAll() error {
+	db, err := u.s().db()
+	if err != nil {
+		return err
+	}
+	return db.DeleteAll()
 }

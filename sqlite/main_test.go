@@ -59,7 +59,7 @@ func must(tb testing.TB, err error) {
 }
 
 // mustGet returns the value of key, failing the test on an error.
-func mustGet(tb testing.TB, db den.Storage, key string) (string, bool) {
+func mustGet(tb testing.TB, db den.KV, key string) (string, bool) {
 	tb.Helper()
 	v, ok, err := db.Get(key)
 	if err != nil {
@@ -78,7 +78,7 @@ func keys(entries []den.Entry) []string {
 }
 
 // fill puts key → "v:"+key for every key.
-func fill(tb testing.TB, db den.Storage, keys ...string) {
+func fill(tb testing.TB, db den.KV, keys ...string) {
 	tb.Helper()
 	for _, k := range keys {
 		must(tb, db.Put(k, []byte("v:"+k)))
