@@ -40,6 +40,7 @@ type actor struct {
 	obj   any
 	st    *state
 	depth int  // turns on the stack: more than one while re-entrant turns run
+	stale bool // a reset happened in a turn: close the database when it ends
 	block int  // BlockConcurrencyWhile depth
 	tx    int  // Storage.Transaction depth
 	gated bool // a write since Begin holds the output gate (not Unconfirmed)
@@ -134,6 +135,8 @@ func (a *actor) reset(cause *den.Error) {
 	a.obj, a.st = nil, nil
 	if a.depth == 0 {
 		a.close()
+	} else {
+		a.stale = true
 	}
 }
 
@@ -153,7 +156,8 @@ func (a *actor) handle(ev *event) {
 	a.depth++
 	r, wrote, gated := a.turn(ev)
 	a.depth--
-	if a.depth == 0 && a.st == nil && a.db != nil {
+	if a.depth == 0 && a.stale {
+		a.stale = false
 		a.close() // a reset happened: reopen the database on the next event
 	}
 	if r.err != nil {
@@ -221,6 +225,16 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 		return result{err: a.errorf(den.AsError(err))}, false, false
 	}
 	ctx := ev.ctx
+	if ev.bare {
+		st := a.st
+		if st == nil {
+			st = &state{a: a} // storage only; the instance is not constructed
+		}
+		t := &turn{a: a, st: st, chain: ev.chain}
+		r := a.invoke(withTurn(ctx, t), t, ev)
+		t.ended.Store(true)
+		return a.finish(r, t)
+	}
 	if a.obj == nil {
 		st := &state{a: a}
 		t := &turn{a: a, st: st, chain: ev.chain}
@@ -239,6 +253,11 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 	t := &turn{a: a, st: a.st, chain: ev.chain}
 	r := a.invoke(withTurn(ctx, t), t, ev)
 	t.ended.Store(true)
+	return a.finish(r, t)
+}
+
+// finish commits a turn that succeeded and rolls back one that failed.
+func (a *actor) finish(r result, t *turn) (result, bool, bool) {
 	if r.err == nil && t.st.dead {
 		r.err = a.resetError("the object was reset while this event ran")
 	}
@@ -276,6 +295,13 @@ func (a *actor) construct(ctx context.Context, t *turn, st *state) (obj any, err
 // invoke runs the handler for ev.
 func (a *actor) invoke(ctx context.Context, t *turn, ev *event) (r result) {
 	defer a.recoverTurn(t.st, &r.err)
+	if ev.run != nil {
+		data, err := ev.run(ctx, a.obj, t.st)
+		if err != nil {
+			err = a.remote(err)
+		}
+		return result{data: data, err: err}
+	}
 	if ev.req != nil {
 		resp, err := a.fetch(ctx, ev)
 		return result{resp: resp, err: err}

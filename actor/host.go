@@ -174,6 +174,18 @@ func (h *Host) Call(ctx context.Context, ns *den.Namespace, id den.ID, method st
 	return r.data, r.err
 }
 
+// Run delivers fn to the object as a turn: it runs on the object's
+// goroutine, serialized with its other events, inside the turn's implicit
+// transaction (an error rolls it back), and its result is released through
+// the output gate. fn receives the live instance, constructed if needed; with
+// bare, the instance is not constructed and obj is whatever is live (maybe
+// nil) — for operators' tools that only need storage. Run is how the
+// runtime's own events (alarms, operator queries) reach objects.
+func (h *Host) Run(ctx context.Context, ns *den.Namespace, id den.ID, bare bool, fn func(ctx context.Context, obj any, st den.State) ([]byte, error)) ([]byte, error) {
+	r := h.deliver(ctx, ns, id, &event{ctx: ctx, id: id, run: fn, bare: bare})
+	return r.data, r.err
+}
+
 // deliver queues ev for the object and waits for its result. A caller inside
 // a turn waits on its own goroutine, letting in events of its call chain.
 func (h *Host) deliver(ctx context.Context, ns *den.Namespace, id den.ID, ev *event) result {

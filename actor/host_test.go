@@ -438,3 +438,37 @@ func TestUnrelatedEventsWaitDuringAnOutgoingCall(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRunDeliversRuntimeEvents(t *testing.T) {
+	w := newWorld(t, actor.Config{})
+	ctx := context.Background()
+	id := w.ns.IDFromName("r")
+	// A bare turn uses storage without constructing the instance.
+	_, err := w.host.Run(ctx, w.ns, id, true, func(ctx context.Context, obj any, st den.State) ([]byte, error) {
+		if obj != nil {
+			t.Error("bare turn got an instance")
+		}
+		return nil, den.PutJSON(st.Storage(), "count", 41)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.built.Load() != 0 {
+		t.Fatal("a bare turn constructed the object")
+	}
+	out, err := w.host.Run(ctx, w.ns, id, false, func(ctx context.Context, obj any, st den.State) ([]byte, error) {
+		n, err := obj.(*probe).Add(ctx, 1)
+		return []byte(strconv.Itoa(n)), err
+	})
+	if err != nil || string(out) != "42" {
+		t.Fatalf("Run = %q, %v", out, err)
+	}
+	// An error rolls the turn back and reaches the caller as remote.
+	_, err = w.host.Run(ctx, w.ns, id, true, func(ctx context.Context, obj any, st den.State) ([]byte, error) {
+		st.Storage().Put("count", []byte("0"))
+		return nil, errors.New("nope")
+	})
+	if !den.IsRemote(err) || call[int](t, w, "r", "Count") != 42 {
+		t.Fatalf("failed run: %v, count %d", err, call[int](t, w, "r", "Count"))
+	}
+}

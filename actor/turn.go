@@ -23,14 +23,12 @@ type event struct {
 	req    *http.Request
 	method string
 	args   []byte
-	reply  chan result // buffered: the actor never blocks sending to it
-}
-
-func (ev *event) kind() string {
-	if ev.req != nil {
-		return "fetch"
-	}
-	return "call"
+	// run, when set, is the event: it runs as a turn with the object's
+	// storage. With bare set the instance is not constructed for it (an
+	// operator's query); otherwise obj is the live instance.
+	run   func(ctx context.Context, obj any, st den.State) ([]byte, error)
+	bare  bool
+	reply chan result // buffered: the actor never blocks sending to it
 }
 
 type result struct {
