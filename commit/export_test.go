@@ -1,0 +1,5 @@
+package commit_test
+
+import "runtime"
+
+func runtimeGosched() { runtime.Gosched() }
