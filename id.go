@@ -114,12 +114,17 @@ func (k Key) ParseID(s string) (ID, error) {
 	if _, err := hex.Decode(id.raw[:], []byte(s)); err != nil {
 		return ID{}, Errorf(EINVALID, "%w", ErrInvalidID)
 	}
-	want := id
-	k.sign(&want)
-	if !hmac.Equal(want.raw[16:], id.raw[16:]) {
+	if !k.Signed(id) {
 		return ID{}, Errorf(EINVALID, "%w", ErrForeignID)
 	}
 	return id, nil
+}
+
+// Signed reports whether id was made with this key.
+func (k Key) Signed(id ID) bool {
+	want := id
+	k.sign(&want)
+	return hmac.Equal(want.raw[16:], id.raw[16:])
 }
 
 func (k Key) sign(id *ID) {

@@ -59,14 +59,16 @@ func (ns *Namespace) IDFromString(s string) (ID, error) { return ns.key.ParseID(
 // another namespace fails on every call.
 func (ns *Namespace) Get(id ID) *Stub {
 	s := &Stub{ns: ns, id: id}
-	if _, err := ns.key.ParseID(id.String()); err != nil {
-		s.err = err
+	if !ns.key.Signed(id) {
+		s.err = Errorf(EINVALID, "%w", ErrForeignID)
 	}
 	return s
 }
 
 // GetByName returns a stub for the object named name.
-func (ns *Namespace) GetByName(name string) *Stub { return ns.Get(ns.IDFromName(name)) }
+func (ns *Namespace) GetByName(name string) *Stub {
+	return &Stub{ns: ns, id: ns.IDFromName(name)} // signed just now
+}
 
 // Env is what the runtime hands the worker and every object: the namespaces
 // by binding name and the app's variables. It is read-only and safe for
