@@ -77,6 +77,11 @@ type KV interface {
 // turn's writes are durable: that is the output gate.
 type Storage interface {
 	KV
+	// AlarmStorage sets, reads and deletes the object's alarm.
+	AlarmStorage
+	// SQL returns the SQL API on the same database. Its writes share the
+	// turn's transaction, and Transaction, with the key-value writes.
+	SQL() SQL
 	// Sync commits the turn's writes so far, waits until they and every
 	// earlier write are durable, and begins a new transaction. Like an
 	// outgoing call it is a yield point; inside Transaction it only waits
@@ -100,6 +105,12 @@ type Storage interface {
 // closes it and opens it again.
 type Database interface {
 	KV
+	// AlarmStorage reads and writes the stored alarm record as is, in the
+	// turn's transaction.
+	AlarmStorage
+	// SQL returns the SQL API on the database, sandboxed for user code.
+	// Cursors it returns are closed by Commit, Rollback and Close.
+	SQL() SQL
 	// Begin starts the turn's implicit transaction.
 	Begin() error
 	// Commit ends it, reporting whether it wrote anything. The writes are

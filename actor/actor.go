@@ -44,6 +44,10 @@ type actor struct {
 	block int  // BlockConcurrencyWhile depth
 	tx    int  // Storage.Transaction depth
 	gated bool // a write since Begin holds the output gate (not Unconfirmed)
+
+	alarm     *alarmRun // the alarm handler running, or nil (alarm.go)
+	alarmTx   alarmTx   // the alarm before this transaction's first alarm write
+	alarmTurn *turn     // an alarm turn whose commit reports nothing to the schedule
 }
 
 func newActor(h *Host, k key, ns *den.Namespace, class *den.Class, id den.ID) *actor {
@@ -267,6 +271,10 @@ func (a *actor) finish(r result, t *turn) (result, bool, bool) {
 		}
 		return r, false, false
 	}
+	if err := a.scheduleAlarm(t); err != nil { // before the commit can become durable
+		a.db.Rollback()
+		return result{err: a.errorf(den.AsError(err))}, false, false
+	}
 	wrote, err := a.db.Commit()
 	if err != nil {
 		e := den.AsError(err)
@@ -371,6 +379,9 @@ func (a *actor) yield(t *turn) error {
 	wrote := false
 	if a.tx == 0 {
 		var err error
+		if err := a.scheduleAlarm(t); err != nil { // the call fails; the transaction stays open
+			return a.errorf(den.AsError(err))
+		}
 		if wrote, err = a.db.Commit(); err != nil {
 			e := den.AsError(err)
 			a.reset(e)

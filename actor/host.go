@@ -21,6 +21,9 @@ type Config struct {
 	MaxLive     int           // 10,000: beyond it the least recently used idle object is evicted
 	MaxQueue    int           // 1,000: events queued per object before callers get overload errors
 	Logger      *slog.Logger  // slog.Default()
+	// Alarms is told of alarms before the turns that set them commit (see
+	// den.AlarmScheduler); nil stores alarms without scheduling them.
+	Alarms den.AlarmScheduler
 }
 
 // Host is the node's registry of live objects and implements den.Dispatcher.

@@ -20,4 +20,8 @@
 //	<data>/keys/<class>.key        namespace keys (back them up: see package keyring)
 //	<data>/objects/<class>/...     one SQLite database per object
 //	<data>/lock                    held while a process serves the directory
+//	<data>/admin.token             the operator API's bearer token (mode 0600), unless --admin-token
+//
+// Beside the app, Main serves the operator API (package admin: a SQL console
+// into any object) on its own loopback listener, --admin-addr.
 package serve

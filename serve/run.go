@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/den-run/den"
+	"github.com/den-run/den/commit"
 )
 
 // ErrUsage is wrapped by every error about the command line or a DEN_*
@@ -81,10 +82,14 @@ type setting struct {
 var settings = []setting{
 	{"addr", "DEN_ADDR", "ADDR", DefaultAddr, "TCP address to listen on; port 0 picks a free port"},
 	{"data", "DEN_DATA", "DIR", DefaultData, "data directory: namespace keys and object databases (back it up)"},
+	{"admin-addr", "DEN_ADMIN_ADDR", "ADDR", DefaultAdminAddr, "operator API (SQL console) address; off to disable"},
+	{"admin-token", "DEN_ADMIN_TOKEN", "TOKEN", "", "operator API bearer token; default: generated into DATA/admin.token"},
+	{"max-db-size", "DEN_MAX_DB_SIZE", "SIZE", "10GB", "largest database of one object, such as 500MB or 10GB"},
 	{"idle-timeout", "DEN_IDLE_TIMEOUT", "DURATION", DefaultIdleTimeout.String(), "evict an object from memory after this long without events"},
 	{"log-level", "DEN_LOG_LEVEL", "LEVEL", "info", "debug, info, warn or error"},
 	{"log-format", "DEN_LOG_FORMAT", "FORMAT", "text", "text or json"},
 	{"max-live", "DEN_MAX_LIVE", "N", strconv.Itoa(DefaultMaxLive), "most objects kept in memory at once"},
+	{"sync-mode", "DEN_SYNC_MODE", "MODE", string(commit.Auto), "how writes become durable: auto, fdatasync (each WAL file) or syncfs (the filesystem)"},
 }
 
 func usage(w io.Writer, app App) {
@@ -165,6 +170,13 @@ func parse(app App, args []string, getenv func(string) string, stderr io.Writer)
 		return Config{}, bad(v, source, "a positive whole number")
 	}
 	cfg.MaxLive = n
+	v, source = lookup("sync-mode")
+	if cfg.SyncMode, err = commit.ParseMode(v); err != nil {
+		return Config{}, bad(v, source, "auto, fdatasync or syncfs")
+	}
+	if err := parseAdmin(&cfg, lookup, bad); err != nil {
+		return Config{}, err
+	}
 	v, source = lookup("log-level")
 	switch strings.ToLower(v) {
 	case "debug":

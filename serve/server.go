@@ -13,6 +13,8 @@ import (
 
 	"github.com/den-run/den"
 	"github.com/den-run/den/actor"
+	"github.com/den-run/den/alarm"
+	"github.com/den-run/den/commit"
 	"github.com/den-run/den/gateway"
 	"github.com/den-run/den/keyring"
 	"github.com/den-run/den/sqlite"
@@ -41,9 +43,25 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxLive caps the objects in memory, DefaultMaxLive when zero.
 	MaxLive int
-	// Committer makes turns' writes durable; nil means one fsync per
-	// writing turn (den.SyncCommitter).
+	// MaxDatabaseBytes caps each object's database,
+	// den.DefaultMaxDatabaseBytes (10 GB) when zero; ClassMaxDatabaseBytes
+	// overrides it for the classes it names (per namespace).
+	MaxDatabaseBytes      int64
+	ClassMaxDatabaseBytes map[string]int64
+	// AdminAddr is where the operator API (package admin) listens: "" or
+	// "off" for nowhere, "127.0.0.1:0" for a free port. AdminToken is its
+	// bearer token; when empty, the token in <Data>/admin.token, created
+	// on first start.
+	AdminAddr  string
+	AdminToken string
+	// adminOptional: AdminAddr is the command line's default, so failing
+	// to listen on it only warns.
+	adminOptional bool
+	// Committer makes turns' writes durable; nil means a shared
+	// durability barrier (commit.Committer) with SyncMode.
 	Committer den.Committer
+	// SyncMode is how the shared barrier syncs: commit.Auto when empty.
+	SyncMode commit.Mode
 	// LogLevel is the level of the default logger.
 	LogLevel slog.Level
 	// Logger receives every log line; nil means text lines on os.Stderr at
@@ -62,7 +80,11 @@ type Server struct {
 	opened  bool
 	unlock  func() error // releases the data directory
 	host    *actor.Host
+	commit  *commit.Committer // nil when Config.Committer was given
+	alarms  *alarm.Index      // the node's schedule of alarms (alarm.go)
+	runner  *alarm.Runner     // delivers due alarms
 	gw      *gateway.Server
+	admin   *gateway.Server // the operator API, or nil (admin.go)
 	env     *den.Env
 	closing chan struct{} // made by the first Close, closed when it returns
 
@@ -149,12 +171,36 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		keys[class] = key
 	}
 
+	committer := s.cfg.Committer
+	var barrier *commit.Committer
+	if committer == nil {
+		barrier = commit.New(commit.Config{Mode: s.cfg.SyncMode, Dir: objects, Logger: s.log})
+		if err := barrier.Open(); err != nil {
+			return den.Errorf(den.EINVALID, "start the durability barrier: %w", err)
+		}
+		committer = barrier
+		defer func() {
+			if err != nil {
+				barrier.Close()
+			}
+		}()
+	}
+	alarms, err := openAlarmIndex(ctx, data, objects, s.log) // before any object runs
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			alarms.Close()
+		}
+	}()
 	host := actor.New(actor.Config{
-		Store:       sqlite.NewStore(objects),
-		Committer:   s.cfg.Committer,
+		Store:       sqlite.NewStoreWithOptions(objects, s.cfg.storeOptions()),
+		Committer:   committer,
 		IdleTimeout: s.cfg.IdleTimeout,
 		MaxLive:     s.cfg.MaxLive,
 		Logger:      s.log,
+		Alarms:      alarms,
 	}, s.app.Classes...)
 	namespaces := make([]*den.Namespace, len(bindings))
 	for i, b := range bindings {
@@ -170,6 +216,15 @@ func (s *Server) Open(ctx context.Context) (err error) {
 			host.Close(context.WithoutCancel(ctx))
 		}
 	}()
+	runner, err := startAlarmRunner(alarms, host, env, s.log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			runner.Close(context.WithoutCancel(ctx))
+		}
+	}()
 	worker := s.app.Worker(env)
 	if worker == nil {
 		return den.Errorf(den.EINVALID, "app %s: Worker returned a nil handler", s.app.name())
@@ -178,7 +233,12 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := gw.Open(ctx); err != nil {
 		return err
 	}
-	s.unlock, s.host, s.gw, s.env = unlock, host, gw, env
+	if err := s.openAdmin(ctx, host, env); err != nil {
+		gw.Close(context.WithoutCancel(ctx))
+		return err
+	}
+	s.unlock, s.host, s.commit, s.gw, s.env = unlock, host, barrier, gw, env
+	s.alarms, s.runner = alarms, runner
 	s.log.Info("listening", "addr", gw.BoundAddr(), "app", s.app.name(), "data", data)
 	return nil
 }
@@ -227,17 +287,28 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 	}
 	s.closing = make(chan struct{})
-	gw, host, unlock := s.gw, s.host, s.unlock
+	gw, host, barrier, unlock := s.gw, s.host, s.commit, s.unlock
+	runner, alarms := s.runner, s.alarms
 	s.mu.Unlock()
 
 	var errs []error
 	if gw != nil {
 		errs = append(errs, gw.Close(ctx))
 	}
+	errs = append(errs, s.closeAdmin(ctx))
+	if runner != nil {
+		errs = append(errs, runner.Close(ctx)) // no new alarm turns; running ones finish
+	}
 	if host != nil {
 		if err := host.Close(ctx); err != nil {
 			errs = append(errs, den.Errorf(den.ErrorCode(err), "drain objects: %w", err))
 		}
+	}
+	if alarms != nil {
+		errs = append(errs, alarms.Close()) // after the host: its last turns may schedule alarms
+	}
+	if barrier != nil {
+		errs = append(errs, barrier.Close()) // after the host: its last turns flush through it
 	}
 	if unlock != nil {
 		errs = append(errs, unlock())

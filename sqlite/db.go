@@ -48,6 +48,8 @@ type DB struct {
 	dirty      bool        // a write changed a row since Begin
 	depth      int         // Transaction nesting
 	savepoints []savepoint // Transaction's, by depth
+
+	sql sqlState // the SQL API: sandbox, statement cache, open cursors (sql.go)
 }
 
 var _ den.Database = (*DB)(nil)
@@ -74,13 +76,18 @@ func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB,
 		}
 		return nil, sqlError("open object db", err)
 	}
-	return &DB{
+	d := &DB{
 		conn:     conn,
 		path:     path,
 		wal:      path + "-wal",
 		dir:      filepath.Dir(path),
 		syncFile: syncFile,
-	}, nil
+	}
+	if err := d.openSQL(); err != nil {
+		conn.Close()
+		return nil, sqlError("open object db: sandbox", err)
+	}
+	return d, nil
 }
 
 // setup sets the connection's pragmas and creates the internal tables.
@@ -151,6 +158,7 @@ func (d *DB) Commit() (wrote bool, err error) {
 	if d.depth > 0 {
 		return false, den.Errorf(den.EINTERNAL, "commit: a Transaction is still running")
 	}
+	d.closeCursors(errTurnEnded) // a statement still stepping would block COMMIT
 	if err := d.exec("COMMIT"); err != nil {
 		d.err = sqlError("commit", err)
 		return false, d.err
@@ -165,6 +173,7 @@ func (d *DB) Rollback() error {
 	if d.conn == nil || !d.inTurn {
 		return d.err // nil unless broken or closed
 	}
+	d.closeCursors(errTurnEnded)
 	d.inTurn, d.dirty = false, false
 	if d.conn.AutocommitEnabled() {
 		return d.err // SQLite already rolled it back
@@ -181,6 +190,7 @@ func (d *DB) Close() error {
 	if d.conn == nil {
 		return nil
 	}
+	d.closeSQL() // SQLite will not close with statements left
 	var first error
 	if !d.conn.AutocommitEnabled() {
 		if err := d.exec("ROLLBACK"); err != nil {

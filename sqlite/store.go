@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -21,6 +22,13 @@ type Options struct {
 	// errors.Is(err, fs.ErrNotExist) if path does not exist. The default
 	// fdatasyncs files and fsyncs directories; tests inject faults here.
 	SyncFile func(path string) error
+	// MaxDatabaseBytes caps each object's database (PRAGMA
+	// max_page_count): a write past it fails with an ELIMIT error and the
+	// object resets. Zero means den.DefaultMaxDatabaseBytes (10 GB).
+	MaxDatabaseBytes int64
+	// ClassMaxDatabaseBytes overrides MaxDatabaseBytes for the classes it
+	// names (a namespace's objects are of one class).
+	ClassMaxDatabaseBytes map[string]int64
 }
 
 // Store opens the databases of objects under one directory. Open is safe for
@@ -28,6 +36,8 @@ type Options struct {
 type Store struct {
 	dir      string
 	syncFile func(string) error
+	maxBytes int64            // every class's size cap but those in classMax
+	classMax map[string]int64 // per-class size caps
 }
 
 var _ den.Store = (*Store)(nil)
@@ -38,9 +48,12 @@ func NewStore(dir string) *Store { return NewStoreWithOptions(dir, Options{}) }
 
 // NewStoreWithOptions is NewStore with opts.
 func NewStoreWithOptions(dir string, opts Options) *Store {
-	s := &Store{dir: dir, syncFile: opts.SyncFile}
+	s := &Store{dir: dir, syncFile: opts.SyncFile, maxBytes: opts.MaxDatabaseBytes, classMax: maps.Clone(opts.ClassMaxDatabaseBytes)}
 	if s.syncFile == nil {
 		s.syncFile = syncPath
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = den.DefaultMaxDatabaseBytes
 	}
 	return s
 }
@@ -95,6 +108,10 @@ func (s *Store) Open(ctx context.Context, class string, id den.ID) (den.Database
 	if err != nil {
 		return nil, err
 	}
+	if err := d.setMaxSize(s.MaxDatabaseBytes(class)); err != nil {
+		d.Close()
+		return nil, sqlError("open object db: size cap", err)
+	}
 	if created {
 		// The new file's directory entry must survive a crash before any
 		// commit in it is promised durable. (If this fails the file stays;
@@ -105,6 +122,14 @@ func (s *Store) Open(ctx context.Context, class string, id den.ID) (den.Database
 		}
 	}
 	return d, nil
+}
+
+// MaxDatabaseBytes returns the size cap of the databases of class.
+func (s *Store) MaxDatabaseBytes(class string) int64 {
+	if n, ok := s.classMax[class]; ok && n > 0 {
+		return n
+	}
+	return s.maxBytes
 }
 
 // mkdirs creates dir and its missing parents with mode 0700, syncing the

@@ -1,0 +1,23 @@
+// Package admin is Den's operator API: an http.Handler served on its own
+// listener (serve starts it on --admin-addr, loopback by default), apart from
+// the app's traffic.
+//
+// Every request needs the header "Authorization: Bearer <token>", compared
+// in constant time; [LoadToken] keeps the token in a file of the data
+// directory, created on first start. The one endpoint is the SQL console:
+//
+//	POST /v1/namespaces/{namespace}/objects/{id}/sql
+//	{"sql": "SELECT …", "params": [1, "two", null, {"base64": "AAE="}]}
+//
+// runs the statements inside the object as one of its turns (serialized with
+// its other events, in the same sandbox as the object's own SQL; the
+// object's instance is not constructed for it) and answers
+//
+//	{"columns": ["id", "title"], "rows": [[1, "a"]], "rowsRead": 1, "rowsWritten": 0}
+//
+// or a 4xx (5xx for a server failure) with {"error": "…"}. {namespace} is
+// the binding name (NOTES); {id} is the object's 64-hex ID, or name:<name>
+// for the ID made from a name. BLOBs in rows are base64 text; a REAL that is
+// infinite is the string "Infinity" or "-Infinity". A failed statement rolls
+// back the whole request's writes.
+package admin

@@ -1,0 +1,100 @@
+// Command app is the Den side of the benchmarks against workerd: the counter
+// example's routes, plus the same counter kept in a SQL table, which is what
+// the workerd side runs in JavaScript.
+//
+//	POST /counter/{name}/increment   key-value: get, add one, put (examples/counter)
+//	GET  /counter/{name}
+//	POST /sql/{name}                 SQL: one upsert returning the new value
+//	GET  /sql/{name}
+//
+// Each answers the counter's value as decimal text. Built without the SQL
+// counter (see sql.go) the /sql routes answer 501 Not Implemented, and the
+// benchmark reports n/a. It takes every Den flag (run it with --help).
+//
+// With DEN_BENCH_CPUPROFILE=FILE it writes a CPU profile of its whole run to
+// FILE when it stops (SIGTERM), for go tool pprof.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"syscall"
+
+	"github.com/den-run/den"
+	"github.com/den-run/den/examples/counter/counter"
+	"github.com/den-run/den/serve"
+)
+
+func main() {
+	if path := os.Getenv("DEN_BENCH_CPUPROFILE"); path != "" {
+		if err := runProfiled(path); err != nil {
+			fmt.Fprintf(os.Stderr, "bench app: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	serve.Main(App())
+}
+
+// runProfiled is serve.Main under a CPU profile written to path.
+func runProfiled(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = serve.Run(ctx, App(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	pprof.StopCPUProfile()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// App returns the benchmark app.
+func App() serve.App {
+	app := serve.App{
+		Name:     "bench",
+		Classes:  []den.Class{counter.Class()},
+		Bindings: map[string]string{counter.Binding: counter.ClassName},
+		Worker:   worker,
+	}
+	if class, ok := sqlClass(); ok {
+		app.Classes = append(app.Classes, class)
+		app.Bindings[sqlBinding] = class.Name
+	}
+	return app
+}
+
+// sqlBinding is the binding of the SQL counter's class.
+const sqlBinding = "SQL_COUNTER"
+
+func worker(env *den.Env) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/counter/", counter.Worker(env))
+	sql := func(w http.ResponseWriter, r *http.Request) {
+		ns := env.Namespace(sqlBinding)
+		if ns == nil {
+			http.Error(w, "Not Implemented: this build of Den has no SQL API", http.StatusNotImplemented)
+			return
+		}
+		name := r.PathValue("name")
+		if len(name) > counter.MaxNameBytes {
+			http.Error(w, "Bad Request: a counter name is 1 to "+strconv.Itoa(counter.MaxNameBytes)+" bytes", http.StatusBadRequest)
+			return
+		}
+		ns.GetByName(name).ServeHTTP(w, r)
+	}
+	mux.HandleFunc("POST /sql/{name}", sql)
+	mux.HandleFunc("GET /sql/{name}", sql)
+	return mux
+}

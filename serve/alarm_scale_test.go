@@ -1,0 +1,162 @@
+package serve_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/den-run/den"
+	"github.com/den-run/den/alarm"
+)
+
+// dueAtOnce sets an alarm due now on n objects, restarts the node so that
+// every object is out of memory, and returns the restarted node with the
+// time its runner opened. The alarms all fell due before the restart, so
+// they are all due at once: harder than "in the same second".
+func dueAtOnce(tb testing.TB, n, workers, maxLive int) (*node, *runLog, time.Time) {
+	tb.Helper()
+	dir, log := setAlarmsDue(tb, n, maxLive)
+	opened := time.Now()
+	return openNodeWith(tb, dir, log, alarm.Config{Workers: workers}, time.Hour, maxLive), log, opened
+}
+
+// setAlarmsDue sets an alarm due now on n objects, with no runner to deliver
+// them, and closes the node.
+func setAlarmsDue(tb testing.TB, n, maxLive int) (string, *runLog) {
+	tb.Helper()
+	dir := tb.TempDir()
+	log := newRunLog()
+	// Objects are not evicted for being idle, only beyond maxLive.
+	setup := openNodeWith(tb, dir, log, alarm.Config{Workers: -1}, time.Hour, maxLive) // deliver nothing yet
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				if err := setup.call(tb, strconv.FormatInt(i, 10), "Schedule", time.Now().UnixMilli()); err != nil {
+					tb.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	setup.close(tb)
+	if tb.Failed() {
+		tb.FailNow()
+	}
+	return dir, log
+}
+
+// waitDelivered waits until n alarms were delivered and returns how long
+// that took from start.
+func waitDelivered(tb testing.TB, nd *node, n int, start time.Time, limit time.Duration) time.Duration {
+	tb.Helper()
+	for nd.runner.Stats().Delivered < uint64(n) {
+		if time.Since(start) > limit {
+			tb.Fatalf("%d of %d alarms delivered after %v (stats %+v)", nd.runner.Stats().Delivered, n, limit, nd.runner.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// checkOnce checks that each of n objects stored exactly one delivery.
+func checkOnce(tb testing.TB, nd *node, n int) {
+	tb.Helper()
+	for i := range n {
+		if d := nd.delivered(tb, strconv.Itoa(i)); d != 1 {
+			tb.Fatalf("object %d stored %d deliveries, want 1", i, d)
+		}
+	}
+}
+
+// benchAlarms returns how many alarms a scale benchmark uses: full when
+// DEN_BENCH_SCALE is set (minutes on a small machine), the number in
+// DEN_BENCH_ALARMS if set, and 1,000 otherwise, so that the smoke run of
+// every benchmark stays quick.
+func benchAlarms(b *testing.B, full int) int {
+	if v, err := strconv.Atoi(os.Getenv("DEN_BENCH_ALARMS")); err == nil && v > 0 {
+		return v
+	}
+	if os.Getenv("DEN_BENCH_SCALE") != "" {
+		return full
+	}
+	b.Logf("1,000 alarms: set DEN_BENCH_SCALE=1 for %d", full)
+	return 1_000
+}
+
+// TestManyAlarmsDueAtOnce is the quick form of BenchmarkTenThousandAlarmsDue.
+func TestManyAlarmsDueAtOnce(t *testing.T) {
+	const n = 100
+	nd, _, opened := dueAtOnce(t, n, 16, 0)
+	waitDelivered(t, nd, n, opened, 30*time.Second)
+	checkOnce(t, nd, n)
+}
+
+// BenchmarkTenThousandAlarmsDue measures real objects: 10,000 objects
+// (with DEN_BENCH_SCALE=1; see benchAlarms), out
+// of memory, each with an alarm due, on a node that starts; it reports how
+// long until every alarm was delivered (each a turn that constructs the
+// object, opens its database, runs the handler and commits durably).
+//
+// At most maxLiveForBench objects stay in memory, so that 2 file
+// descriptors each fit a 20,000 limit; the rest are evicted (their
+// databases closed) while others open.
+func BenchmarkTenThousandAlarmsDue(b *testing.B) {
+	const maxLiveForBench = 4000
+	n := benchAlarms(b, 10_000)
+	for range b.N {
+		b.StopTimer()
+		nd, _, opened := dueAtOnce(b, n, alarm.DefaultWorkers, maxLiveForBench)
+		b.StartTimer()
+		took := waitDelivered(b, nd, n, opened, 5*time.Minute)
+		b.StopTimer()
+		b.ReportMetric(took.Seconds(), "s-all")
+		b.ReportMetric(float64(n)/took.Seconds(), "alarms/s")
+		b.Logf("%d alarms due at once on objects out of memory: all delivered %v after start (%s)", n, took.Round(time.Millisecond), fmt.Sprintf("%+v", nd.runner.Stats()))
+		checkOnce(b, nd, n)
+	}
+}
+
+// BenchmarkAlarmsDueOnLiveObjects is BenchmarkTenThousandAlarmsDue with the
+// objects already in memory (their databases open), which leaves the cost
+// of the alarm turns and the index: 9,000 objects, as 2 file descriptors
+// each must fit a 20,000 limit.
+func BenchmarkAlarmsDueOnLiveObjects(b *testing.B) {
+	n := benchAlarms(b, 9_000)
+	for range b.N {
+		b.StopTimer()
+		dir, log := setAlarmsDue(b, n, n)
+		nd := openNodeWith(b, dir, log, alarm.Config{Workers: -1}, time.Hour, n)
+		for i := range n { // bring every object into memory
+			nd.delivered(b, strconv.Itoa(i))
+		}
+		r := alarm.NewRunner(alarm.Config{Index: nd.idx, Objects: nd.host, Namespaces: []*den.Namespace{nd.ns}})
+		start := time.Now()
+		b.StartTimer()
+		if err := r.Open(); err != nil {
+			b.Fatal(err)
+		}
+		for r.Stats().Delivered < uint64(n) {
+			if time.Since(start) > 5*time.Minute {
+				b.Fatalf("%d of %d delivered", r.Stats().Delivered, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		took := time.Since(start)
+		b.StopTimer()
+		if err := r.Close(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(took.Seconds(), "s")
+		b.ReportMetric(float64(n)/took.Seconds(), "alarms/s")
+		b.Logf("%d alarms due at once on objects in memory: all delivered %v after start", n, took.Round(time.Millisecond))
+		checkOnce(b, nd, n)
+	}
+}

@@ -1,0 +1,183 @@
+package sqlite
+
+import (
+	"reflect"
+	"sync"
+	"unsafe"
+
+	"modernc.org/libc"
+	lib "modernc.org/sqlite/lib"
+	"zombiezen.com/go/sqlite"
+)
+
+// Den registers its authorizer with SQLite itself rather than through
+// zombiezen's Conn.SetAuthorizer. zombiezen (v1.4.2) keys its authorizers by
+// the sqlite3 pointer and forgets a connection's after sqlite3_close has
+// freed that pointer, so with many connections opening and closing at once
+// a new connection at the same address loses its authorizer and the next
+// statement it compiles crashes the process (a nil Authorizer). Den keys
+// authorizers by a number never reused and unregisters before closing. The
+// C callback also hands Den the function name of an SQLITE_FUNCTION action,
+// which zombiezen's Action does not expose.
+
+// authorizers maps the key passed to SQLite as the callback's argument to
+// the connection's sandbox.
+var authorizers struct {
+	mu   sync.RWMutex // protects following fields
+	m    map[uintptr]*sandbox
+	next uintptr
+}
+
+// action is one action SQLite asks the authorizer about: the C arguments,
+// read as zombiezen's Action reads them
+// (https://sqlite.org/c3ref/c_alter_table.html).
+type action struct {
+	op                       sqlite.OpType
+	arg1, arg2, db, accessor string
+}
+
+// setAuthorizer makes sb conn's authorizer. Call unregister before closing
+// conn.
+func setAuthorizer(conn *sqlite.Conn, sb *sandbox) (unregister func(), err error) {
+	authorizers.mu.Lock()
+	if authorizers.m == nil {
+		authorizers.m = map[uintptr]*sandbox{}
+	}
+	authorizers.next++
+	key := authorizers.next
+	authorizers.m[key] = sb
+	authorizers.mu.Unlock()
+
+	tls, db := connTLSOf(conn), connHandleOf(conn)
+	forget := func() {
+		authorizers.mu.Lock()
+		delete(authorizers.m, key)
+		authorizers.mu.Unlock()
+	}
+	if rc := sqlite.ResultCode(lib.Xsqlite3_set_authorizer(tls, db, authCallback, key)); !rc.IsSuccess() {
+		forget()
+		return nil, rc.ToError()
+	}
+	return func() {
+		lib.Xsqlite3_set_authorizer(tls, db, 0, 0)
+		forget()
+	}, nil
+}
+
+var authCallback = cFuncPointer(authTrampoline)
+
+// authTrampoline is the C authorizer callback. An unknown key, which
+// cannot happen, is denied.
+func authTrampoline(tls *libc.TLS, key uintptr, op int32, arg1, arg2, db, accessor uintptr) int32 {
+	authorizers.mu.RLock()
+	sb := authorizers.m[key]
+	authorizers.mu.RUnlock()
+	if sb == nil {
+		return int32(sqlite.AuthResultDeny)
+	}
+	if !sb.user { // Den's own statement: no need to read the arguments
+		return int32(sqlite.AuthResultOK)
+	}
+	return int32(sb.authorize(action{
+		op:       sqlite.OpType(op),
+		arg1:     libc.GoString(arg1),
+		arg2:     libc.GoString(arg2),
+		db:       libc.GoString(db),
+		accessor: libc.GoString(accessor),
+	}))
+}
+
+// cFuncPointer returns a C function pointer for the Go function f, as
+// modernc's transpiled C calls it (zombiezen's own helper, unexported).
+func cFuncPointer[T any](f T) uintptr {
+	return *(*uintptr)(unsafe.Pointer(&struct{ f T }{f}))
+}
+
+// connHandleOf returns conn's sqlite3 pointer.
+func connHandleOf(conn *sqlite.Conn) uintptr {
+	return uintptr(reflect.ValueOf(conn).Elem().Field(connHandle).Uint())
+}
+
+// Database is the schema the action affects, or "".
+func (a action) Database() string {
+	switch a.op {
+	case sqlite.OpDetach, sqlite.OpAlterTable:
+		return a.arg1
+	}
+	return a.db
+}
+
+// Table is the table the action affects, or "".
+func (a action) Table() string {
+	switch a.op {
+	case sqlite.OpCreateTable, sqlite.OpCreateTempTable, sqlite.OpDelete, sqlite.OpDropTable,
+		sqlite.OpDropTempTable, sqlite.OpInsert, sqlite.OpRead, sqlite.OpUpdate, sqlite.OpAnalyze,
+		sqlite.OpCreateVTable, sqlite.OpDropVTable:
+		return a.arg1
+	case sqlite.OpCreateIndex, sqlite.OpCreateTempIndex, sqlite.OpCreateTempTrigger,
+		sqlite.OpCreateTrigger, sqlite.OpDropIndex, sqlite.OpDropTempIndex, sqlite.OpDropTempTrigger,
+		sqlite.OpDropTrigger, sqlite.OpAlterTable:
+		return a.arg2
+	}
+	return ""
+}
+
+// Index is the index the action affects, or "".
+func (a action) Index() string {
+	switch a.op {
+	case sqlite.OpCreateIndex, sqlite.OpCreateTempIndex, sqlite.OpDropIndex, sqlite.OpDropTempIndex, sqlite.OpReindex:
+		return a.arg1
+	}
+	return ""
+}
+
+// Trigger is the trigger the action affects, or "".
+func (a action) Trigger() string {
+	switch a.op {
+	case sqlite.OpCreateTempTrigger, sqlite.OpCreateTrigger, sqlite.OpDropTempTrigger, sqlite.OpDropTrigger:
+		return a.arg1
+	}
+	return ""
+}
+
+// View is the view the action affects, or "".
+func (a action) View() string {
+	switch a.op {
+	case sqlite.OpCreateTempView, sqlite.OpCreateView, sqlite.OpDropTempView, sqlite.OpDropView:
+		return a.arg1
+	}
+	return ""
+}
+
+// Column is the column read or updated, or "".
+func (a action) Column() string {
+	switch a.op {
+	case sqlite.OpRead, sqlite.OpUpdate:
+		return a.arg2
+	}
+	return ""
+}
+
+// Module is the module of a virtual table created or dropped, or "".
+func (a action) Module() string {
+	switch a.op {
+	case sqlite.OpCreateVTable, sqlite.OpDropVTable:
+		return a.arg2
+	}
+	return ""
+}
+
+// Pragma and PragmaArg are a PRAGMA's name and argument, or "".
+func (a action) Pragma() string {
+	if a.op != sqlite.OpPragma {
+		return ""
+	}
+	return a.arg1
+}
+
+func (a action) PragmaArg() string {
+	if a.op != sqlite.OpPragma {
+		return ""
+	}
+	return a.arg2
+}
