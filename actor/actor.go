@@ -267,7 +267,11 @@ func (a *actor) finish(r result, t *turn) (result, bool, bool) {
 	}
 	if r.err != nil {
 		if a.db != nil {
-			a.db.Rollback()
+			// A rollback that fails leaves the database broken (a critical
+			// error hit while reading, say): reset now, not on the next event.
+			if err := a.db.Rollback(); err != nil && !t.st.dead {
+				a.reset(den.AsError(err))
+			}
 		}
 		return r, false, false
 	}
