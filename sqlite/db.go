@@ -58,7 +58,7 @@ var _ den.Database = (*DB)(nil)
 func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB, error) {
 	// No OpenWAL: we set journal_mode ourselves, under our busy timeout.
 	// OpenNoMutex is implied: the connection has one user at a time.
-	conn, err := sqlite.OpenConn(path, sqlite.OpenReadWrite|sqlite.OpenCreate)
+	conn, err := openConn(path)
 	if err != nil {
 		return nil, den.Errorf(den.EINTERNAL, "open object db: %w", err)
 	}
@@ -70,7 +70,7 @@ func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB,
 		conn.SetInterrupt(nil)
 	}
 	if err != nil {
-		conn.Close()
+		closeConn(conn)
 		if ctx.Err() != nil {
 			return nil, ctxError(ctx)
 		}
@@ -84,7 +84,7 @@ func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB,
 		syncFile: syncFile,
 	}
 	if err := d.openSQL(); err != nil {
-		conn.Close()
+		closeConn(conn)
 		return nil, sqlError("open object db: sandbox", err)
 	}
 	return d, nil
@@ -92,7 +92,6 @@ func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB,
 
 // setup sets the connection's pragmas and creates the internal tables.
 func setup(conn *sqlite.Conn) error {
-	conn.SetBusyTimeout(BusyTimeout)
 	// journal_mode first, while synchronous is still FULL: on a new database
 	// it writes and fsyncs page 1, and SQLite deletes the WAL of a database
 	// file that is empty.
@@ -198,7 +197,7 @@ func (d *DB) Close() error {
 		}
 	}
 	empty := first == nil && d.err == nil && d.empty()
-	if err := d.conn.Close(); err != nil && first == nil {
+	if err := closeConn(d.conn); err != nil && first == nil {
 		first = sqlError("close object db", err)
 	}
 	d.conn = nil
