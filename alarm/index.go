@@ -179,9 +179,13 @@ func (x *Index) Open(ctx context.Context) (err error) {
 			return den.Errorf(den.EINTERNAL, "open alarm index: %w", err)
 		}
 	}
-	if x.rd, err = openConn(x.path); err != nil {
+	rd, err := openConn(x.path)
+	if err != nil {
 		return err
 	}
+	x.rmu.Lock()
+	x.rd = rd
+	x.rmu.Unlock()
 	if err := x.rebuild(ctx); err != nil {
 		return err
 	}
