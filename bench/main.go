@@ -268,7 +268,7 @@ func (h *harness) targets(ctx context.Context) ([]target, error) {
 			if err != nil {
 				return nil, err
 			}
-			app, err := buildApp(ctx, bin, h.log)
+			app, err := proc.Build(ctx, bin, "github.com/den-run/den/bench/app")
 			if err != nil {
 				return nil, err
 			}
@@ -322,19 +322,6 @@ func workloads(o Options) map[string]workload {
 	}
 }
 
-// buildApp builds bench/app with its SQL counter (-tags densql), or, if
-// that does not compile (a Den without the SQL API), without it: its /sql
-// routes then answer 501 and the table says n/a.
-func buildApp(ctx context.Context, dir string, log io.Writer) (string, error) {
-	const pkg = "github.com/den-run/den/bench/app"
-	bin, err := proc.Build(ctx, dir, pkg, "-tags", "densql")
-	if err == nil {
-		return bin, nil
-	}
-	fmt.Fprintf(log, "bench/app does not build with its SQL counter, so Den's sql cells will be n/a:\n%v\n", err)
-	return proc.Build(ctx, dir, pkg)
-}
-
 // startDen runs a Den program on dir/data, with extra flags and env added
 // to its environment.
 func startDen(ctx context.Context, bin, dir string, extra, env []string) (*proc.Process, error) {
@@ -369,15 +356,11 @@ func (h *harness) cell(ctx context.Context, w workload, t target) Result {
 
 	// One request first: the server is up and serves this variant.
 	status, err := probe(ctx, p.URL()+strings.Replace(t.path, "{name}", "probe", 1))
-	switch {
-	case err != nil:
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("probe answered %d", status)
+	}
+	if err != nil {
 		r.Err = err
-		return r
-	case status == http.StatusNotImplemented:
-		r.NA = "no SQL API in this build"
-		return r
-	case status != http.StatusOK:
-		r.Err = fmt.Errorf("probe answered %d", status)
 		return r
 	}
 

@@ -25,18 +25,14 @@ type Result struct {
 	Workload, Runtime, Variant string
 	Conns                      int
 	Stats
-	PeakRSS int64  // bytes, VmHWM at the end of the cell
-	NA      string // why the cell has no numbers, when the target cannot run it
-	Err     error  // what went wrong, when the cell failed
+	PeakRSS int64 // bytes, VmHWM at the end of the cell
+	Err     error // what went wrong, when the cell failed
 }
 
 // Summary is the result on one line, for the progress log.
 func (r Result) Summary() string {
-	switch {
-	case r.Err != nil:
+	if r.Err != nil {
 		return "error: " + r.Err.Error()
-	case r.NA != "":
-		return "n/a (" + r.NA + ")"
 	}
 	return fmt.Sprintf("%.0f req/s, p50 %s, p99 %s, peak RSS %s, errors %s", r.RPS, latency(r.P50), latency(r.P99), mib(r.PeakRSS), r.errors())
 }
@@ -64,11 +60,11 @@ type Report struct {
 // ratio returns Den's rate over workerd's for the same workload and variant,
 // or "" when r is not a Den cell or either side has no rate.
 func (rep Report) ratio(r Result) string {
-	if r.Runtime != "Den" || r.Err != nil || r.NA != "" || r.RPS == 0 {
+	if r.Runtime != "Den" || r.Err != nil || r.RPS == 0 {
 		return ""
 	}
 	for _, o := range rep.Results {
-		if o.Runtime == "workerd" && o.Workload == r.Workload && o.Variant == r.Variant && o.Err == nil && o.NA == "" && o.RPS > 0 {
+		if o.Runtime == "workerd" && o.Workload == r.Workload && o.Variant == r.Variant && o.Err == nil && o.RPS > 0 {
 			return fmt.Sprintf("%.2f×", r.RPS/o.RPS)
 		}
 	}
@@ -94,13 +90,10 @@ func (rep Report) Markdown(w io.Writer) {
 	rows := [][]string{header}
 	for _, r := range rep.Results {
 		row := []string{r.Workload, r.Variant, r.Runtime, fmt.Sprint(r.Conns)}
-		switch {
-		case r.Err != nil:
+		if r.Err != nil {
 			msg, _, _ := strings.Cut(r.Err.Error(), "\n")
 			row = append(row, "", "error: "+msg, "", "", "", "", "")
-		case r.NA != "":
-			row = append(row, "", "n/a: "+r.NA, "", "", "", "", "")
-		default:
+		} else {
 			row = append(row, fmt.Sprint(r.Requests), fmt.Sprintf("%.0f", r.RPS), latency(r.P50), latency(r.P99),
 				mib(r.PeakRSS), r.errors(), rep.ratio(r))
 		}

@@ -19,7 +19,7 @@ func TestReportMarkdown(t *testing.T) {
 			{Workload: hot, Runtime: "Go net/http", Variant: "-", Conns: 16, Stats: Stats{Requests: 430000, Seconds: 10, RPS: 43000, P50: 300 * time.Microsecond, P99: 3 * time.Millisecond}, PeakRSS: 13 << 20},
 			{Workload: hot, Runtime: "Den", Variant: "kv", Conns: 16, Stats: Stats{Requests: 200000, Seconds: 10, RPS: 20000, P50: 800 * time.Microsecond, P99: 2500 * time.Microsecond}, PeakRSS: 30 << 20},
 			{Workload: hot, Runtime: "workerd", Variant: "kv", Conns: 16, Stats: Stats{Requests: 16000, Seconds: 10, RPS: 1600, P50: 9 * time.Millisecond, P99: 20 * time.Millisecond, Non2xx: 3, Socket: 1}, PeakRSS: 100 << 20},
-			{Workload: hot, Runtime: "Den", Variant: "sql", Conns: 16, NA: "no SQL API in this build"},
+			{Workload: hot, Runtime: "Den", Variant: "sql", Conns: 16, Stats: Stats{Requests: 100000, Seconds: 10, RPS: 10000, P50: 1500 * time.Microsecond, P99: 5 * time.Millisecond}, PeakRSS: 30 << 20},
 			{Workload: hot, Runtime: "workerd", Variant: "sql", Conns: 16, Err: errors.New("probe answered 500\nmore detail")},
 		},
 	}

@@ -7,9 +7,8 @@
 //	POST /sql/{name}                 SQL: one upsert returning the new value
 //	GET  /sql/{name}
 //
-// Each answers the counter's value as decimal text. Built without the SQL
-// counter (see sql.go) the /sql routes answer 501 Not Implemented, and the
-// benchmark reports n/a. It takes every Den flag (run it with --help).
+// Each answers the counter's value as decimal text. It takes every Den flag
+// (run it with --help).
 //
 // With DEN_BENCH_CPUPROFILE=FILE it writes a CPU profile of its whole run to
 // FILE when it stops (SIGTERM), for go tool pprof.
@@ -62,17 +61,13 @@ func runProfiled(path string) error {
 
 // App returns the benchmark app.
 func App() serve.App {
-	app := serve.App{
+	sql := sqlClass()
+	return serve.App{
 		Name:     "bench",
-		Classes:  []den.Class{counter.Class()},
-		Bindings: map[string]string{counter.Binding: counter.ClassName},
+		Classes:  []den.Class{counter.Class(), sql},
+		Bindings: map[string]string{counter.Binding: counter.ClassName, sqlBinding: sql.Name},
 		Worker:   worker,
 	}
-	if class, ok := sqlClass(); ok {
-		app.Classes = append(app.Classes, class)
-		app.Bindings[sqlBinding] = class.Name
-	}
-	return app
 }
 
 // sqlBinding is the binding of the SQL counter's class.
@@ -81,12 +76,8 @@ const sqlBinding = "SQL_COUNTER"
 func worker(env *den.Env) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/counter/", counter.Worker(env))
+	ns := env.Namespace(sqlBinding)
 	sql := func(w http.ResponseWriter, r *http.Request) {
-		ns := env.Namespace(sqlBinding)
-		if ns == nil {
-			http.Error(w, "Not Implemented: this build of Den has no SQL API", http.StatusNotImplemented)
-			return
-		}
 		name := r.PathValue("name")
 		if len(name) > counter.MaxNameBytes {
 			http.Error(w, "Bad Request: a counter name is 1 to "+strconv.Itoa(counter.MaxNameBytes)+" bytes", http.StatusBadRequest)

@@ -1,11 +1,3 @@
-//go:build densql
-
-// This file is the SQL counter, written against the SQL API of issue 3
-// (den.Storage.SQL()) while that was still being built. The benchmark
-// harness builds the app with -tags densql and falls back to nosql.go when
-// that fails. Once the SQL API has landed, drop the constraint above and
-// delete nosql.go.
-
 package main
 
 import (
@@ -16,19 +8,20 @@ import (
 )
 
 // sqlClass returns the SQL counter's class.
-func sqlClass() (den.Class, bool) {
+func sqlClass() den.Class {
 	return den.Class{
 		Name: "SQLCounter",
 		New: func(st den.State, env *den.Env) (any, error) {
 			// The first event's turn runs New, so the table is created in
 			// that turn's transaction.
-			_, err := st.Storage().SQL().Exec("CREATE TABLE IF NOT EXISTS c(name TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+			cur, err := st.Storage().SQL().Exec("CREATE TABLE IF NOT EXISTS c(name TEXT PRIMARY KEY, n INTEGER NOT NULL)")
 			if err != nil {
 				return nil, err
 			}
+			cur.Close()
 			return &sqlCounter{st: st}, nil
 		},
-	}, true
+	}
 }
 
 // sqlCounter is a counter kept in one row of a SQL table, as the workerd
