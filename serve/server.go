@@ -194,11 +194,16 @@ func (s *Server) Open(ctx context.Context) (err error) {
 			alarms.Close()
 		}
 	}()
+	maxLive := capLive(s.cfg.MaxLive, openFileLimit())
+	if maxLive < s.cfg.MaxLive {
+		s.log.Warn("max-live lowered to fit the open-file limit: each live object holds 2 files (its database and its WAL), and connections and syncs need the rest; raise the limit (ulimit -n) to keep more objects in memory",
+			"max_live", s.cfg.MaxLive, "lowered_to", maxLive, "open_file_limit", openFileLimit())
+	}
 	host := actor.New(actor.Config{
 		Store:       sqlite.NewStoreWithOptions(objects, s.cfg.storeOptions()),
 		Committer:   committer,
 		IdleTimeout: s.cfg.IdleTimeout,
-		MaxLive:     s.cfg.MaxLive,
+		MaxLive:     maxLive,
 		Logger:      s.log,
 		Alarms:      alarms,
 	}, s.app.Classes...)
@@ -346,4 +351,17 @@ func hasEntries(dir string) (bool, error) {
 		return false, err
 	}
 	return false, nil
+}
+
+// filesReserved are the open files kept for connections, syncs and the
+// node's own databases when max-live is fitted to the open-file limit.
+const filesReserved = 1024
+
+// capLive returns maxLive lowered, if need be, so that 2 files per live
+// object plus filesReserved fit in limit (0: unknown, no cap).
+func capLive(maxLive, limit int) int {
+	if limit <= 0 {
+		return maxLive
+	}
+	return max(1, min(maxLive, (limit-filesReserved)/2))
 }

@@ -1,0 +1,17 @@
+package serve
+
+import "testing"
+
+func TestCapLive(t *testing.T) {
+	for _, tc := range []struct{ maxLive, limit, want int }{
+		{10_000, 0, 10_000},       // unknown limit
+		{10_000, 1 << 20, 10_000}, // plenty
+		{10_000, 20_000, 9_488},   // this machine: 2 files per object + 1024
+		{10_000, 1_000, 1},        // absurdly low limit still serves
+		{100, 20_000, 100},        // a small cap stays
+	} {
+		if got := capLive(tc.maxLive, tc.limit); got != tc.want {
+			t.Errorf("capLive(%d, %d) = %d, want %d", tc.maxLive, tc.limit, got, tc.want)
+		}
+	}
+}
