@@ -114,6 +114,7 @@ func setup(conn *sqlite.Conn) error {
 	for _, q := range []string{
 		"PRAGMA synchronous=NORMAL", // Sync fsyncs the WAL instead of every COMMIT
 		"PRAGMA cache_size=-1024",   // 1 MiB: many databases are open at once
+		"PRAGMA temp_store=MEMORY",  // statement journals and sorts: no temp files
 		"PRAGMA foreign_keys=ON",
 	} {
 		if err := sqlitex.ExecuteTransient(conn, q, nil); err != nil {
