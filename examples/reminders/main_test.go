@@ -193,7 +193,7 @@ func start(tb testing.TB, bin, data string) *process {
 	tb.Helper()
 	out := &lineWriter{lines: make(chan string, 16)}
 	p := &process{
-		cmd:    exec.Command(bin, "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn"),
+		cmd:    exec.Command(bin, "--addr", "127.0.0.1:0", "--admin-addr", "off", "--data", data, "--log-level", "warn"),
 		stderr: &syncBuffer{},
 		exited: make(chan struct{}),
 	}
