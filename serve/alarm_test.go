@@ -16,6 +16,7 @@ import (
 	"github.com/den-run/den"
 	"github.com/den-run/den/actor"
 	"github.com/den-run/den/alarm"
+	"github.com/den-run/den/commit"
 	"github.com/den-run/den/serve"
 	"github.com/den-run/den/sqlite"
 )
@@ -145,7 +146,12 @@ func openNodeWith(tb testing.TB, dir string, log *runLog, cfg alarm.Config, idle
 	if err := n.idx.Open(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	n.host = actor.New(actor.Config{Store: store, Alarms: n.idx, Logger: quiet, IdleTimeout: idle, MaxLive: maxLive},
+	barrier := commit.New(commit.Config{Dir: objects, Logger: quiet}) // as serve runs it
+	if err := barrier.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { barrier.Close() }) // runs after the node's close: cleanups go last-first
+	n.host = actor.New(actor.Config{Store: store, Committer: barrier, Alarms: n.idx, Logger: quiet, IdleTimeout: idle, MaxLive: maxLive},
 		den.Class{Name: "Timer", New: func(st den.State, env *den.Env) (any, error) { return &Timer{st: st, log: log}, nil }})
 	n.ns = den.NewNamespace("TIMER", "Timer", nodeKey, n.host)
 	env := den.NewEnv([]*den.Namespace{n.ns}, nil)
