@@ -27,7 +27,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/den-run/den/bench/internal/proc"
+	"github.com/den-run/den/internal/proc"
 )
 
 // Options are the command line.

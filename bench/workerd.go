@@ -11,7 +11,7 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/den-run/den/bench/internal/proc"
+	"github.com/den-run/den/internal/proc"
 )
 
 // workerJS is the counter app for workerd.

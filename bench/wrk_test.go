@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/den-run/den/bench/internal/proc"
+	"github.com/den-run/den/internal/proc"
 )
 
 func TestParseWrk(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/den-run/den/bench/internal/proc"
+	"github.com/den-run/den/internal/proc"
 )
 
 // Config says how hard and how long to crash the counter program.

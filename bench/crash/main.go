@@ -22,7 +22,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/den-run/den/bench/internal/proc"
+	"github.com/den-run/den/internal/proc"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/den-run/den/bench/internal/proc"
+	"github.com/den-run/den/internal/proc"
 )
 
 // TestMain fails the package if any test leaks a goroutine.

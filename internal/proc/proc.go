@@ -40,7 +40,11 @@ func DenListening(line string) (addr string, ok bool) {
 // race detector whatever the caller's build: the binaries are measured.
 // flags go to go build, such as -tags.
 func Build(ctx context.Context, dir, pkg string, flags ...string) (string, error) {
-	bin := filepath.Join(dir, filepath.Base(pkg))
+	name := filepath.Base(pkg)
+	if abs, err := filepath.Abs(pkg); err == nil && (name == "." || name == "..") {
+		name = filepath.Base(abs) // "." is the current directory's program
+	}
+	bin := filepath.Join(dir, name)
 	args := append(append([]string{"build", "-o", bin}, flags...), pkg)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
