@@ -150,6 +150,12 @@ func (a *actor) handle(ev *event) {
 		a.pending.Add(-1)
 		a.lastActive.Store(time.Now().UnixNano())
 	}()
+	// A failed barrier stores failed before it fails the held reply, so an
+	// event sent after the caller saw that error finds the flag here, even
+	// if the loop picked the event before its wake-up.
+	if e := a.failed.Swap(nil); e != nil {
+		a.reset(e)
+	}
 	if ev.ctx.Err() != nil {
 		ev.reply <- result{err: canceled(ev.ctx)}
 		return
