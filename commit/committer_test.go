@@ -232,7 +232,7 @@ func retry(tb testing.TB, ok func() bool) {
 
 func TestAutoPicksByBatchSize(t *testing.T) {
 	var fs atomic.Int64
-	c := open(t, commit.Config{Mode: commit.Auto, SyncFS: func() error { fs.Add(1); return nil }})
+	c := open(t, commit.Config{Mode: commit.Auto, Depth: 1, SyncFS: func() error { fs.Add(1); return nil }})
 	one := &fakeDB{}
 	errc := make(chan error, 100)
 	c.Flush(one, func(err error) { errc <- err })
