@@ -371,23 +371,9 @@ func (t token) name() string {
 // and comments as SQLite does.
 func tokens(sql string, max int) []token {
 	var toks []token
-	for i := 0; i < len(sql) && len(toks) < max; {
+	for i := skipGap(sql, 0); i < len(sql) && len(toks) < max; i = skipGap(sql, i) {
 		c := sql[i]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
-			i++
-		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
-			j := strings.IndexByte(sql[i:], '\n')
-			if j < 0 {
-				return toks
-			}
-			i += j + 1
-		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
-			j := strings.Index(sql[i+2:], "*/")
-			if j < 0 {
-				return toks
-			}
-			i += j + 4
 		case c == '"' || c == '`' || c == '\'' || c == '[':
 			end := byte(c)
 			if c == '[' {
@@ -433,25 +419,36 @@ func isWordByte(c byte) bool {
 // blank reports whether sql holds no statement: only spaces, semicolons and
 // comments.
 func blank(sql string) bool {
-	for i := 0; i < len(sql); {
+	i := skipGap(sql, 0)
+	for i < len(sql) && sql[i] == ';' {
+		i = skipGap(sql, i+1)
+	}
+	return i >= len(sql)
+}
+
+// skipGap returns the index of the first byte at or after i that is neither
+// whitespace nor part of a comment, or len(sql). An unterminated comment runs
+// to the end, as in SQLite.
+func skipGap(sql string, i int) int {
+	for i < len(sql) {
 		switch c := sql[i]; {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == ';':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
 			i++
 		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
 			j := strings.IndexByte(sql[i:], '\n')
 			if j < 0 {
-				return true
+				return len(sql)
 			}
 			i += j + 1
 		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
 			j := strings.Index(sql[i+2:], "*/")
 			if j < 0 {
-				return true
+				return len(sql)
 			}
 			i += j + 4
 		default:
-			return false
+			return i
 		}
 	}
-	return true
+	return i
 }
