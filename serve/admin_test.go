@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/den-run/den/internal/testhttp"
 	"github.com/den-run/den/serve"
 )
 
@@ -34,7 +35,7 @@ func adminSQL(tb testing.TB, c *http.Client, addr, token, id, query string) (int
 
 func TestAdminListener(t *testing.T) {
 	dir := t.TempDir()
-	c := newClient(t)
+	c := testhttp.Client(t)
 	s := mustStart(t, testApp(nil, nil), serve.Config{Data: dir, AdminAddr: "127.0.0.1:0"})
 	addr := s.AdminAddr()
 	if addr == "" || addr == s.Addr() {
@@ -49,7 +50,7 @@ func TestAdminListener(t *testing.T) {
 	}
 	b, _ := os.ReadFile(path)
 	token := strings.TrimSpace(string(b))
-	if status, _ := do(t, c, "PUT", "http://"+s.Addr()+"/notes/a", "x"); status != 204 {
+	if status, _ := testhttp.Do(t, c, "PUT", "http://"+s.Addr()+"/notes/a", "x"); status != 204 {
 		t.Fatalf("PUT: %d", status)
 	}
 	status, out := adminSQL(t, c, addr, token, "name:a", "SELECT 1 AS one")
@@ -111,7 +112,7 @@ func TestAdminAndSizeFlags(t *testing.T) {
 		"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--admin-addr", "127.0.0.1:0",
 		"--admin-token", "flag-token", "--max-db-size", "64KiB",
 	}, nil)
-	c := newClient(t)
+	c := testhttp.Client(t)
 	var addr string
 	pollUntil(t, func() bool {
 		m := regexp.MustCompile(`msg="admin listening" addr=(\S+)`).FindStringSubmatch(r.stderr.String())

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/den-run/den/internal/testhttp"
+
 	"go.uber.org/goleak"
 
 	"github.com/den-run/den"
@@ -122,49 +124,22 @@ func mustStart(tb testing.TB, app serve.App, cfg serve.Config) *serve.Server {
 	return s
 }
 
-// newClient returns an HTTP client whose connections close with the test.
-func newClient(tb testing.TB) *http.Client {
-	tb.Helper()
-	tr := &http.Transport{}
-	tb.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-}
-
-// do sends a request and returns the status and body.
-func do(tb testing.TB, c *http.Client, method, url, body string) (int, string) {
-	tb.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
-
 func TestStartServesEndToEnd(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	s := mustStart(t, testApp(nil, nil), serve.Config{Data: data})
-	c := newClient(t)
+	c := testhttp.Client(t)
 	base := "http://" + s.Addr()
 
-	if status, _ := do(t, c, "GET", base+"/notes/a", ""); status != 404 {
+	if status, _ := testhttp.Do(t, c, "GET", base+"/notes/a", ""); status != 404 {
 		t.Fatalf("GET of an empty note: %d", status)
 	}
-	if status, body := do(t, c, "PUT", base+"/notes/a", "hi"); status != 204 {
+	if status, body := testhttp.Do(t, c, "PUT", base+"/notes/a", "hi"); status != 204 {
 		t.Fatalf("PUT: %d %q", status, body)
 	}
-	if status, body := do(t, c, "GET", base+"/notes/a", ""); status != 200 || body != "hi" {
+	if status, body := testhttp.Do(t, c, "GET", base+"/notes/a", ""); status != 200 || body != "hi" {
 		t.Fatalf("GET: %d %q", status, body)
 	}
-	if status, body := do(t, c, "GET", base+"/vars/GREETING", ""); status != 200 || body != "hello" {
+	if status, body := testhttp.Do(t, c, "GET", base+"/vars/GREETING", ""); status != 200 || body != "hello" {
 		t.Fatalf("var: %d %q", status, body)
 	}
 	text, err := den.Call[string](context.Background(), s.Env().Namespace("NOTES").GetByName("a"), "Text")
@@ -192,8 +167,8 @@ func TestRestartKeepsData(t *testing.T) {
 	data := t.TempDir()
 	ctx := context.Background()
 	s := mustStart(t, testApp(nil, nil), serve.Config{Data: data})
-	c := newClient(t)
-	do(t, c, "PUT", "http://"+s.Addr()+"/notes/kept", "still here")
+	c := testhttp.Client(t)
+	testhttp.Do(t, c, "PUT", "http://"+s.Addr()+"/notes/kept", "still here")
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +177,7 @@ func TestRestartKeepsData(t *testing.T) {
 	}
 
 	s = mustStart(t, testApp(nil, nil), serve.Config{Data: data})
-	if status, body := do(t, c, "GET", "http://"+s.Addr()+"/notes/kept", ""); status != 200 || body != "still here" {
+	if status, body := testhttp.Do(t, c, "GET", "http://"+s.Addr()+"/notes/kept", ""); status != 200 || body != "still here" {
 		t.Fatalf("after restart: %d %q", status, body)
 	}
 }
@@ -210,7 +185,7 @@ func TestRestartKeepsData(t *testing.T) {
 func TestMissingKeyWithObjectsIsRefused(t *testing.T) {
 	data := t.TempDir()
 	s := mustStart(t, testApp(nil, nil), serve.Config{Data: data})
-	do(t, newClient(t), "PUT", "http://"+s.Addr()+"/notes/a", "x")
+	testhttp.Do(t, testhttp.Client(t), "PUT", "http://"+s.Addr()+"/notes/a", "x")
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +404,7 @@ func TestFlagBeatsEnv(t *testing.T) {
 		"--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "from-flag"), "--idle-timeout", "1s",
 		"--max-live", "5", "--log-level", "error", "--log-format", "json",
 	}, env)
-	if status, _ := do(t, newClient(t), "PUT", "http://"+r.addr+"/notes/a", "x"); status != 204 {
+	if status, _ := testhttp.Do(t, testhttp.Client(t), "PUT", "http://"+r.addr+"/notes/a", "x"); status != 204 {
 		t.Fatalf("PUT: %d", status)
 	}
 	if err := r.stop(t); err != nil {
@@ -472,9 +447,9 @@ func TestEnvSetsDefaults(t *testing.T) {
 func TestRunDrainsOnCancel(t *testing.T) {
 	started, slow := make(chan struct{}), make(chan struct{})
 	r := startRun(t, testApp(started, slow), []string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}, nil)
-	c := newClient(t)
+	c := testhttp.Client(t)
 	base := "http://" + r.addr
-	if status, _ := do(t, c, "PUT", base+"/notes/a", "before"); status != 204 {
+	if status, _ := testhttp.Do(t, c, "PUT", base+"/notes/a", "before"); status != 204 {
 		t.Fatalf("PUT: %d", status)
 	}
 

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/den-run/den/internal/testhttp"
+
 	"github.com/den-run/den/internal/proc"
 )
 
@@ -23,7 +25,7 @@ func TestBinary(t *testing.T) {
 	}
 	bin := proc.BuildT(t, ".")
 	data := filepath.Join(t.TempDir(), "data")
-	c := newClient(t)
+	c := testhttp.Client(t)
 
 	// Increment from several clients and kill the process mid-stream.
 	p := proc.StartDen(t, bin, data)
@@ -83,14 +85,6 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("after SIGTERM the value is %d, want %d", v, got+1)
 	}
 	proc.StopT(t, p)
-}
-
-// newClient returns an HTTP client whose connections close with the test.
-func newClient(tb testing.TB) *http.Client {
-	tb.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: 8}
-	tb.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
 // increment increments a counter and returns the new value.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/den-run/den/internal/testhttp"
+
 	"github.com/den-run/den/examples/reminders/reminders"
 	"github.com/den-run/den/internal/proc"
 )
@@ -25,7 +27,7 @@ func TestBinary(t *testing.T) {
 	}
 	bin := proc.BuildT(t, ".")
 	data := filepath.Join(t.TempDir(), "data")
-	c := newClient(t)
+	c := testhttp.Client(t)
 	users := []string{"ann", "bob", "cy", "dee"}
 
 	p := proc.StartDen(t, bin, data)
@@ -154,12 +156,4 @@ func list(c *http.Client, base, user string) (reminders.List, error) {
 		return l, fmt.Errorf("GET %s: %s: %s", user, resp.Status, body)
 	}
 	return l, json.Unmarshal(body, &l)
-}
-
-// newClient returns an HTTP client whose connections close with the test.
-func newClient(tb testing.TB) *http.Client {
-	tb.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: 8}
-	tb.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/den-run/den/internal/testhttp"
+
 	"go.uber.org/goleak"
 
 	"github.com/den-run/den"
@@ -47,37 +49,10 @@ func closeServer(tb testing.TB, s *serve.Server) {
 	}
 }
 
-// newClient returns an HTTP client whose connections close with the test.
-func newClient(tb testing.TB) *http.Client {
-	tb.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	tb.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-}
-
-// do sends a request and returns the status and body.
-func do(tb testing.TB, c *http.Client, method, url string) (int, string) {
-	tb.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
-
 // value reads a counter over HTTP.
 func value(tb testing.TB, c *http.Client, base, name string) int {
 	tb.Helper()
-	status, body := do(tb, c, "GET", base+"/counter/"+name)
+	status, body := testhttp.Do(tb, c, "GET", base+"/counter/"+name, "")
 	if status != 200 {
 		tb.Fatalf("GET %s: %d %q", name, status, body)
 	}
@@ -91,7 +66,7 @@ func value(tb testing.TB, c *http.Client, base, name string) int {
 // increment increments a counter over HTTP and returns the new value.
 func increment(tb testing.TB, c *http.Client, base, name string) int {
 	tb.Helper()
-	status, body := do(tb, c, "POST", base+"/counter/"+name+"/increment")
+	status, body := testhttp.Do(tb, c, "POST", base+"/counter/"+name+"/increment", "")
 	if status != 200 {
 		tb.Fatalf("increment %s: %d %q", name, status, body)
 	}
@@ -104,7 +79,7 @@ func increment(tb testing.TB, c *http.Client, base, name string) int {
 
 func TestIncrementAndGet(t *testing.T) {
 	s := mustStart(t, t.TempDir())
-	c := newClient(t)
+	c := testhttp.Client(t)
 	base := "http://" + s.Addr()
 	if n := value(t, c, base, "never-seen"); n != 0 {
 		t.Fatalf("new counter is %d", n)
@@ -124,7 +99,7 @@ func TestIncrementAndGet(t *testing.T) {
 
 func TestRoutes(t *testing.T) {
 	s := mustStart(t, t.TempDir())
-	c := newClient(t)
+	c := testhttp.Client(t)
 	base := "http://" + s.Addr()
 	for _, tc := range []struct {
 		method, path string
@@ -142,7 +117,7 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/counter/" + strings.Repeat("n", 256), 200},
 		{"GET", "/counter/with%2Fslash", 200},
 	} {
-		if status, body := do(t, c, tc.method, base+tc.path); status != tc.status {
+		if status, body := testhttp.Do(t, c, tc.method, base+tc.path, ""); status != tc.status {
 			t.Errorf("%s %.40s: %d %q, want %d", tc.method, tc.path, status, body, tc.status)
 		}
 	}
@@ -150,7 +125,7 @@ func TestRoutes(t *testing.T) {
 
 func TestConcurrentIncrementsLoseNothing(t *testing.T) {
 	s := mustStart(t, t.TempDir())
-	c := newClient(t)
+	c := testhttp.Client(t)
 	base := "http://" + s.Addr()
 	const workers, each = 8, 25
 	var mu sync.Mutex // protects seen
@@ -196,7 +171,7 @@ func TestConcurrentIncrementsLoseNothing(t *testing.T) {
 func TestValueSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := mustStart(t, dir)
-	c := newClient(t)
+	c := testhttp.Client(t)
 	for range 5 {
 		increment(t, c, "http://"+s.Addr(), "durable")
 	}
@@ -224,7 +199,7 @@ func TestRPC(t *testing.T) {
 		t.Fatalf("Value: %d %v", n, err)
 	}
 	// RPC and HTTP reach the same object.
-	if got := value(t, newClient(t), "http://"+s.Addr(), "rpc"); got != 5 {
+	if got := value(t, testhttp.Client(t), "http://"+s.Addr(), "rpc"); got != 5 {
 		t.Fatalf("HTTP sees %d, want 5", got)
 	}
 }
@@ -233,7 +208,7 @@ func TestRPC(t *testing.T) {
 // 64 counters.
 func BenchmarkIncrement(b *testing.B) {
 	s := mustStart(b, b.TempDir())
-	c := newClient(b)
+	c := testhttp.Client(b)
 	base := "http://" + s.Addr()
 	var next atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {

@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/den-run/den/internal/testhttp"
 
 	"go.uber.org/goleak"
 
@@ -49,36 +50,10 @@ func mustStart(tb testing.TB, dir string) (*serve.Server, func()) {
 	return s, stop
 }
 
-func newClient(tb testing.TB) *http.Client {
-	tb.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: 8}
-	tb.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-}
-
-// do sends a request and returns the status and body.
-func do(tb testing.TB, c *http.Client, method, url, body string) (int, string) {
-	tb.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
-
 func post(tb testing.TB, c *http.Client, base, user string, at int64, msg string) {
 	tb.Helper()
 	body, _ := json.Marshal(map[string]any{"at": at, "message": msg})
-	status, resp := do(tb, c, "POST", base+"/reminders/"+user, string(body))
+	status, resp := testhttp.Do(tb, c, "POST", base+"/reminders/"+user, string(body))
 	if status != http.StatusCreated {
 		tb.Fatalf("POST %s: %d %q", user, status, resp)
 	}
@@ -90,7 +65,7 @@ func post(tb testing.TB, c *http.Client, base, user string, at int64, msg string
 
 func get(tb testing.TB, c *http.Client, base, user string) reminders.List {
 	tb.Helper()
-	status, body := do(tb, c, "GET", base+"/reminders/"+user, "")
+	status, body := testhttp.Do(tb, c, "GET", base+"/reminders/"+user, "")
 	if status != http.StatusOK {
 		tb.Fatalf("GET %s: %d %q", user, status, body)
 	}
@@ -120,7 +95,7 @@ func nowMs() int64 { return time.Now().UnixMilli() }
 
 func TestPendingThenDelivered(t *testing.T) {
 	s, _ := mustStart(t, t.TempDir())
-	c := newClient(t)
+	c := testhttp.Client(t)
 	base := "http://" + s.Addr()
 	later, latest := nowMs()+time.Hour.Milliseconds(), nowMs()+2*time.Hour.Milliseconds()
 	post(t, c, base, "ann", latest, "later still")
@@ -141,7 +116,7 @@ func TestPendingThenDelivered(t *testing.T) {
 	if l := get(t, c, base, "bob"); len(l.Pending)+len(l.Delivered) != 0 {
 		t.Fatalf("users share reminders: %+v", l)
 	}
-	status, body := do(t, c, "GET", base+"/reminders/nobody", "")
+	status, body := testhttp.Do(t, c, "GET", base+"/reminders/nobody", "")
 	if status != 200 || !strings.Contains(body, `"pending":[]`) || !strings.Contains(body, `"delivered":[]`) {
 		t.Fatalf("an unknown user: %d %q", status, body)
 	}
@@ -149,7 +124,7 @@ func TestPendingThenDelivered(t *testing.T) {
 
 func TestManyRemindersEachDeliveredOnce(t *testing.T) {
 	s, _ := mustStart(t, t.TempDir())
-	c := newClient(t)
+	c := testhttp.Client(t)
 	base := "http://" + s.Addr()
 	now := nowMs()
 	const n = 20
@@ -171,7 +146,7 @@ func TestManyRemindersEachDeliveredOnce(t *testing.T) {
 
 func TestBadRequests(t *testing.T) {
 	s, _ := mustStart(t, t.TempDir())
-	c := newClient(t)
+	c := testhttp.Client(t)
 	base := "http://" + s.Addr()
 	for _, tc := range []struct {
 		method, path, body string
@@ -199,7 +174,7 @@ func TestBadRequests(t *testing.T) {
 		{"POST", "/reminders/u", fmt.Sprintf(`{"at": %d}`, nowMs()+time.Hour.Milliseconds()), 201},
 		{"POST", "/reminders/u", fmt.Sprintf(`{"at": %d, "extra": true}`, nowMs()+time.Hour.Milliseconds()), 201},
 	} {
-		if status, body := do(t, c, tc.method, base+tc.path, tc.body); status != tc.status {
+		if status, body := testhttp.Do(t, c, tc.method, base+tc.path, tc.body); status != tc.status {
 			t.Errorf("%s %.30s %.40s: %d %q, want %d", tc.method, tc.path, tc.body, status, body, tc.status)
 		}
 	}
@@ -211,7 +186,7 @@ func TestBadRequests(t *testing.T) {
 func TestDueWhileDownDeliveredAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	s, stop := mustStart(t, dir)
-	c := newClient(t)
+	c := testhttp.Client(t)
 	at := nowMs() + 300
 	post(t, c, "http://"+s.Addr(), "sleeper", at, "wake up")
 	stop()
