@@ -3,6 +3,7 @@ module github.com/den-run/den
 go 1.26.8
 
 require (
+	github.com/chromedp/chromedp v0.23.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.33.0
 	modernc.org/libc v1.65.7
@@ -11,7 +12,9 @@ require (
 )
 
 require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/ncruces/go-strftime v0.1.9 // indirect
