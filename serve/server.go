@@ -194,6 +194,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 			alarms.Close()
 		}
 	}()
+	if before, after := raiseOpenFileLimit(); after > before {
+		s.log.Debug("raised the open-file limit", "from", before, "to", after)
+	}
 	maxLive := capLive(s.cfg.MaxLive, openFileLimit())
 	if maxLive < s.cfg.MaxLive {
 		s.log.Warn("max-live lowered to fit the open-file limit: each live object holds 2 files (its database and its WAL), and connections and syncs need the rest; raise the limit (ulimit -n) to keep more objects in memory",
