@@ -62,25 +62,26 @@ func pinSlabs() map[uintptr]bool {
 // pinned slabs) and a lookaside buffer under 16 KiB (12 slots of 1,200
 // bytes instead of 40). It must run before SQLite initializes, which
 // zombiezen does on the first OpenConn; it returns SQLite's result code.
-func configure() (pagecache, lookaside int32) {
+func configure() (malloc, pagecache, lookaside int32) {
 	tls := libc.NewTLS()
 	defer tls.Close()
+	malloc = installMalloc(tls)
 	va := libc.NewVaList(uintptr(0), int32(0), int32(0))
 	pagecache = lib.Xsqlite3_config(tls, lib.SQLITE_CONFIG_PAGECACHE, va)
 	libc.Xfree(tls, va)
 	va = libc.NewVaList(int32(1200), int32(12))
 	lookaside = lib.Xsqlite3_config(tls, lib.SQLITE_CONFIG_LOOKASIDE, va)
 	libc.Xfree(tls, va)
-	return pagecache, lookaside
+	return malloc, pagecache, lookaside
 }
 
 // What init did, for the tests.
 var (
-	configPagecache, configLookaside int32
+	configMalloc, configPagecache, configLookaside int32
 	pinnedPages                      map[uintptr]bool
 )
 
 func init() {
-	configPagecache, configLookaside = configure()
+	configMalloc, configPagecache, configLookaside = configure()
 	pinnedPages = pinSlabs()
 }
