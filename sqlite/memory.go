@@ -78,7 +78,7 @@ func configure() (malloc, pagecache, lookaside int32) {
 // What init did, for the tests.
 var (
 	configMalloc, configPagecache, configLookaside int32
-	pinnedPages                      map[uintptr]bool
+	pinnedPages                                    map[uintptr]bool
 )
 
 func init() {

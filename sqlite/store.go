@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/den-run/den"
 )
@@ -29,6 +30,10 @@ type Options struct {
 	// ClassMaxDatabaseBytes overrides MaxDatabaseBytes for the classes it
 	// names (a namespace's objects are of one class).
 	ClassMaxDatabaseBytes map[string]int64
+	// MaxStatementTime bounds one SQL statement of the object's own; past it
+	// the statement is interrupted and the object reset (an ETIMEOUT error).
+	// Zero means den.DefaultMaxSQLStatementTime (30 s).
+	MaxStatementTime time.Duration
 }
 
 // Store opens the databases of objects under one directory. Open is safe for
@@ -39,6 +44,7 @@ type Store struct {
 	maxBytes int64            // every class's size cap but those in classMax
 	classMax map[string]int64 // per-class size caps
 	dirs     *newDirs         // directories created and not yet synced
+	stmtTime time.Duration    // Options.MaxStatementTime
 }
 
 var _ den.Store = (*Store)(nil)
@@ -49,7 +55,7 @@ func NewStore(dir string) *Store { return NewStoreWithOptions(dir, Options{}) }
 
 // NewStoreWithOptions is NewStore with opts.
 func NewStoreWithOptions(dir string, opts Options) *Store {
-	s := &Store{dir: dir, syncFile: opts.SyncFile, maxBytes: opts.MaxDatabaseBytes, classMax: maps.Clone(opts.ClassMaxDatabaseBytes), dirs: &newDirs{}}
+	s := &Store{dir: dir, syncFile: opts.SyncFile, maxBytes: opts.MaxDatabaseBytes, classMax: maps.Clone(opts.ClassMaxDatabaseBytes), dirs: &newDirs{}, stmtTime: opts.MaxStatementTime}
 	if s.syncFile == nil {
 		s.syncFile = syncPath
 	}
@@ -134,6 +140,9 @@ func (s *Store) Open(ctx context.Context, class string, id den.ID) (den.Database
 		return nil, err
 	}
 	d.created, d.dirs = created, s.dirs
+	if s.stmtTime > 0 {
+		d.sql.timeLimit = s.stmtTime
+	}
 	if err := d.setMaxSize(s.MaxDatabaseBytes(class)); err != nil {
 		d.Close()
 		return nil, sqlError("open object db: size cap", err)
