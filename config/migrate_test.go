@@ -242,11 +242,17 @@ func (f *faultFS) change(do func() error) error {
 func (f *faultFS) WriteFile(name string, b []byte) error {
 	return f.change(func() error { return f.FS.WriteFile(name, b) })
 }
-func (f *faultFS) Rename(a, b string) error { return f.change(func() error { return f.FS.Rename(a, b) }) }
-func (f *faultFS) Remove(name string) error { return f.change(func() error { return f.FS.Remove(name) }) }
-func (f *faultFS) RemoveAll(p string) error { return f.change(func() error { return f.FS.RemoveAll(p) }) }
-func (f *faultFS) MkdirAll(p string) error  { return f.change(func() error { return f.FS.MkdirAll(p) }) }
-func (f *faultFS) SyncDir(d string) error   { return f.change(func() error { return f.FS.SyncDir(d) }) }
+func (f *faultFS) Rename(a, b string) error {
+	return f.change(func() error { return f.FS.Rename(a, b) })
+}
+func (f *faultFS) Remove(name string) error {
+	return f.change(func() error { return f.FS.Remove(name) })
+}
+func (f *faultFS) RemoveAll(p string) error {
+	return f.change(func() error { return f.FS.RemoveAll(p) })
+}
+func (f *faultFS) MkdirAll(p string) error { return f.change(func() error { return f.FS.MkdirAll(p) }) }
+func (f *faultFS) SyncDir(d string) error  { return f.change(func() error { return f.FS.SyncDir(d) }) }
 
 // noSyncFS is the OS file system without fsyncs: the crash test models a
 // process that dies, not a power loss, and runs a hundred migrations.
