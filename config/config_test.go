@@ -200,3 +200,17 @@ func FuzzParse(f *testing.F) {
 		_ = p.BindingMap()
 	})
 }
+
+// BenchmarkParse reads the complete example file (every section).
+func BenchmarkParse(b *testing.B) {
+	src, err := os.ReadFile("testdata/valid.jsonc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		if _, err := config.Parse("valid.jsonc", src); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

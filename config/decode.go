@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -51,18 +52,26 @@ func Parse(name string, src []byte) (*Project, error) {
 type fields map[string]func(v hujson.Value)
 
 type decoder struct {
-	src  []byte
-	file string
-	errs Errors
+	src   []byte
+	file  string
+	lines []int // the offset of each line's first byte, made by pos
+	errs  Errors
 }
 
 // pos returns the position of byte offset off.
 func (d *decoder) pos(off int) Pos {
+	if d.lines == nil {
+		d.lines = []int{0}
+		for i, c := range d.src {
+			if c == '\n' {
+				d.lines = append(d.lines, i+1)
+			}
+		}
+	}
 	off = min(max(off, 0), len(d.src))
-	before := d.src[:off]
-	line := 1 + strings.Count(string(before), "\n")
-	start := strings.LastIndexByte(string(before), '\n') + 1
-	return Pos{File: d.file, Line: line, Col: 1 + utf8.RuneCount(before[start:])}
+	line, _ := slices.BinarySearch(d.lines, off+1) // lines starting at or before off
+	start := d.lines[line-1]
+	return Pos{File: d.file, Line: line, Col: 1 + utf8.RuneCount(d.src[start:off])}
 }
 
 func (d *decoder) errorf(off int, format string, args ...any) {
