@@ -89,10 +89,11 @@ func (s *Server) project() (*config.Project, error) {
 	return s.app.builtinProject()
 }
 
-// withProject returns app as p configures it. The file is the source of
-// bindings: it is checked against the registered classes, and bindings
-// also set in code (App.Bindings) must agree with it exactly. Variables
-// from the file override those set in code.
+// withProject returns app as p configures it. A file with bindings is the
+// source of bindings: it is checked against the registered classes, and
+// bindings also set in code (App.Bindings) must agree with it exactly. A
+// file without bindings (only settings, say) leaves them to the code.
+// Variables from the file override those set in code.
 func withProject(app App, p *config.Project) (App, error) {
 	if p == nil {
 		return app, nil
@@ -104,13 +105,14 @@ func withProject(app App, p *config.Project) (App, error) {
 	if err := p.Check(names); err != nil {
 		return app, err
 	}
-	file := p.BindingMap()
-	if len(app.Bindings) > 0 {
-		if err := agree(app.Bindings, file, p); err != nil {
-			return app, err
+	if file := p.BindingMap(); len(file) > 0 {
+		if len(app.Bindings) > 0 {
+			if err := agree(app.Bindings, file, p); err != nil {
+				return app, err
+			}
 		}
+		app.Bindings = file
 	}
-	app.Bindings = file
 	vars := maps.Clone(app.Vars)
 	if vars == nil {
 		vars = map[string]string{}

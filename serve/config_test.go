@@ -165,6 +165,17 @@ func TestCodeBindingsMustAgree(t *testing.T) {
 	}
 }
 
+// TestSettingsOnlyFile: a file without bindings leaves them to the code.
+func TestSettingsOnlyFile(t *testing.T) {
+	s := mustStart(t, testApp(nil, nil), serve.Config{Project: project(t, `{"vars": {"GREETING": "hi"}}`)})
+	if status, body := testhttp.Do(t, testhttp.Client(t), "GET", "http://"+s.Addr()+"/vars/GREETING", ""); body != "hi" {
+		t.Fatalf("var: %d %q", status, body)
+	}
+	if s.Env().Namespace("NOTES") == nil {
+		t.Fatal("the code's binding is gone")
+	}
+}
+
 // TestBuiltinConfigFile: App.ConfigFile is used when no file is given.
 func TestBuiltinConfigFile(t *testing.T) {
 	app := fileApp("Note")
