@@ -206,19 +206,21 @@ func (a *actor) release(wrote, gated bool, send func(error)) {
 	a.flushing.Add(1)
 	oid := a.id.String() // done may run on another goroutine
 	a.h.cfg.Committer.Flush(a.db, func(err error) {
-		defer func() {
-			a.flushing.Add(-1)
-			a.poke() // an object asked to leave waits for its flushes
-		}()
+		var e *den.Error
 		if err != nil {
-			e := &den.Error{Code: den.EUNAVAILABLE, Message: "Durable Object storage could not make a write durable, so the object was reset: " + err.Error(), Retryable: true, Reset: true, ObjectID: oid}
+			e = &den.Error{Code: den.EUNAVAILABLE, Message: "Durable Object storage could not make a write durable, so the object was reset: " + err.Error(), Retryable: true, Reset: true, ObjectID: oid}
 			a.failed.Store(e)
-			if !early {
-				send(e)
-			}
-			return
 		}
-		if !early {
+		// Count the flush done before sending: the send may resume a turn
+		// (Storage.Sync) whose own release must not see this flush as
+		// still pending and wait for another barrier.
+		a.flushing.Add(-1)
+		defer a.poke() // an object asked to leave waits for its flushes
+		switch {
+		case early:
+		case e != nil:
+			send(e)
+		default:
 			send(nil)
 		}
 	})

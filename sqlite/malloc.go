@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"math/bits"
 	"sync"
 	"unsafe"
 
@@ -8,82 +9,112 @@ import (
 	lib "modernc.org/sqlite/lib"
 )
 
-// SQLite's memory methods, installed with SQLITE_CONFIG_MALLOC: the same as
-// its defaults on modernc (malloc with an 8-byte size header), plus a cache
-// of freed large blocks. modernc's allocator maps every block over 16 KiB on
-// its own and unmaps it on free; SQLite allocates several such blocks each
-// time a connection opens (the WAL-index page, the buffer that reads an
-// existing WAL back) and frees them when it closes or recovers, so each
-// object activation paid a handful of mmaps and munmaps, about a quarter of
-// its CPU. Freed blocks of those sizes are kept, by exact size, up to a
-// bounded total, and handed out again.
+// SQLite's memory methods, installed with SQLITE_CONFIG_MALLOC: blocks from
+// modernc's allocator with an 8-byte size header, as its defaults, kept on
+// free lists when freed instead of going back. modernc's allocator unmaps a
+// 64 KiB slab page the moment its last slot is freed and maps every block
+// over 16 KiB on its own, so each object activation and eviction, and each
+// turn that builds an ephemeral table, paid mmaps and munmaps — munmap shoots
+// the mapping down on every core, and a fresh mapping faults on first touch.
+// Blocks are sized to modernc's own slots (powers of two up to 16 KiB, then
+// whole 4 KiB pages), so rounding them up wastes nothing modernc would not,
+// and any freed block serves a later request of its class. The free lists
+// hold at most maxCached bytes; past that, blocks go back to modernc.
 
 const (
-	largeBlock      = 16 << 10 // the smallest size modernc maps on its own
-	maxCachedBlock  = 1 << 20  // larger blocks are rare: free them
-	maxCachedPer    = 64       // blocks kept per size
-	maxCachedTotal  = 32 << 20 // bytes kept in all
-	mallocHeaderLen = 8
+	headerLen  = 8        // the size header before each block
+	slabMax    = 16 << 10 // the largest slot modernc carves from its pages
+	osPage     = 4 << 10
+	maxCached  = 64 << 20 // bytes kept on the free lists in all
+	slabLogMin = 4        // 16-byte slots
+	slabLogMax = 14       // 16 KiB slots
 )
 
-// blockCache protects the freed large blocks, by their size.
-var blockCache struct {
+// freeBlocks protects the free lists: slab-sized blocks by size class, and
+// larger blocks by size.
+var freeBlocks struct {
 	sync.Mutex
-	free  map[int64][]uintptr
+	slab  [slabLogMax + 1][]uintptr
+	large map[int64][]uintptr
 	bytes int64
 }
 
-func memMalloc(tls *libc.TLS, n int32) uintptr {
-	size := int64(n)
-	if size >= largeBlock && size <= maxCachedBlock {
-		blockCache.Lock()
-		if list := blockCache.free[size]; len(list) > 0 {
-			p := list[len(list)-1]
-			blockCache.free[size] = list[:len(list)-1]
-			blockCache.bytes -= size
-			blockCache.Unlock()
-			return p
-		}
-		blockCache.Unlock()
+// blockSize returns the size of the block (header included) that serves a
+// request of n bytes, and its slab class (0 for a large block).
+func blockSize(n int64) (size int64, log int) {
+	total := n + headerLen
+	if total <= slabMax {
+		log = max(bits.Len64(uint64(total-1)), slabLogMin)
+		return 1 << log, log
 	}
-	p := libc.Xmalloc(tls, uint64(size+mallocHeaderLen))
+	return (total + osPage - 1) &^ (osPage - 1), 0
+}
+
+func memMalloc(tls *libc.TLS, n int32) uintptr {
+	size, log := blockSize(int64(n))
+	fb := &freeBlocks
+	fb.Lock()
+	var p uintptr
+	if log > 0 {
+		if l := fb.slab[log]; len(l) > 0 {
+			p, fb.slab[log] = l[len(l)-1], l[:len(l)-1]
+		}
+	} else if l := fb.large[size]; len(l) > 0 {
+		p, fb.large[size] = l[len(l)-1], l[:len(l)-1]
+	}
+	if p != 0 {
+		fb.bytes -= size
+		fb.Unlock()
+		return p + headerLen
+	}
+	fb.Unlock()
+	p = libc.Xmalloc(tls, uint64(size))
 	if p == 0 {
 		return 0
 	}
-	*(*int64)(cmem(p)) = size
-	return p + mallocHeaderLen
+	*(*int64)(cmem(p)) = size - headerLen // usable bytes: SQLite may use them all
+	return p + headerLen
 }
 
 func memFree(tls *libc.TLS, p uintptr) {
-	size := memSizeOf(p)
-	if size >= largeBlock && size <= maxCachedBlock {
-		blockCache.Lock()
-		if blockCache.bytes+size <= maxCachedTotal && len(blockCache.free[size]) < maxCachedPer {
-			if blockCache.free == nil {
-				blockCache.free = make(map[int64][]uintptr)
+	size := memSizeOf(p) + headerLen
+	_, log := blockSize(size - headerLen)
+	fb := &freeBlocks
+	fb.Lock()
+	if fb.bytes+size <= maxCached {
+		if log > 0 {
+			fb.slab[log] = append(fb.slab[log], p-headerLen)
+		} else {
+			if fb.large == nil {
+				fb.large = make(map[int64][]uintptr)
 			}
-			blockCache.free[size] = append(blockCache.free[size], p)
-			blockCache.bytes += size
-			blockCache.Unlock()
-			return
+			fb.large[size] = append(fb.large[size], p-headerLen)
 		}
-		blockCache.Unlock()
+		fb.bytes += size
+		fb.Unlock()
+		return
 	}
-	libc.Xfree(tls, p-mallocHeaderLen)
+	fb.Unlock()
+	libc.Xfree(tls, p-headerLen)
 }
 
 func memRealloc(tls *libc.TLS, p uintptr, n int32) uintptr {
-	q := libc.Xrealloc(tls, p-mallocHeaderLen, uint64(int64(n)+mallocHeaderLen))
+	old := memSizeOf(p)
+	if int64(n) <= old {
+		return p // the block has room (SQLite never shrinks much)
+	}
+	q := memMalloc(tls, n)
 	if q == 0 {
 		return 0
 	}
-	*(*int64)(cmem(q)) = int64(n)
-	return q + mallocHeaderLen
+	libc.Xmemcpy(tls, q, p, uint64(old))
+	memFree(tls, p)
+	return q
 }
 
 func memSize(tls *libc.TLS, p uintptr) int32 { return int32(memSizeOf(p)) }
 
-func memSizeOf(p uintptr) int64 { return *(*int64)(cmem(p - mallocHeaderLen)) }
+func memSizeOf(p uintptr) int64 { return *(*int64)(cmem(p - headerLen)) }
 
 func memRoundup(tls *libc.TLS, n int32) int32 { return (n + 7) &^ 7 }
 
