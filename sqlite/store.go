@@ -29,6 +29,13 @@ type Options struct {
 	// ClassMaxDatabaseBytes overrides MaxDatabaseBytes for the classes it
 	// names (a namespace's objects are of one class).
 	ClassMaxDatabaseBytes map[string]int64
+	// History, when set, returns the point-in-time history of each
+	// database Open opens (pitr.Archive.Open, wired by serve): the DB then
+	// checkpoints itself, archiving the WAL first (wal.go).
+	// CheckpointBytes is the WAL size that triggers a checkpoint after a
+	// commit, DefaultCheckpointBytes when zero.
+	History         func(class string, id den.ID) Log
+	CheckpointBytes int64
 }
 
 // Store opens the databases of objects under one directory. Open is safe for
@@ -38,6 +45,8 @@ type Store struct {
 	syncFile func(string) error
 	maxBytes int64            // every class's size cap but those in classMax
 	classMax map[string]int64 // per-class size caps
+	history  func(class string, id den.ID) Log
+	ckptSize int64
 }
 
 var _ den.Store = (*Store)(nil)
@@ -48,7 +57,8 @@ func NewStore(dir string) *Store { return NewStoreWithOptions(dir, Options{}) }
 
 // NewStoreWithOptions is NewStore with opts.
 func NewStoreWithOptions(dir string, opts Options) *Store {
-	s := &Store{dir: dir, syncFile: opts.SyncFile, maxBytes: opts.MaxDatabaseBytes, classMax: maps.Clone(opts.ClassMaxDatabaseBytes)}
+	s := &Store{dir: dir, syncFile: opts.SyncFile, maxBytes: opts.MaxDatabaseBytes, classMax: maps.Clone(opts.ClassMaxDatabaseBytes),
+		history: opts.History, ckptSize: opts.CheckpointBytes}
 	if s.syncFile == nil {
 		s.syncFile = syncPath
 	}
@@ -119,6 +129,12 @@ func (s *Store) Open(ctx context.Context, class string, id den.ID) (den.Database
 		if err := s.syncFile(filepath.Dir(path)); err != nil {
 			d.Close()
 			return nil, den.Errorf(den.EINTERNAL, "open object db: sync directory: %w", err)
+		}
+	}
+	if s.history != nil { // point-in-time history (wal.go)
+		if err := d.attachHistory(s.history(class, id), s.ckptSize); err != nil {
+			d.Close()
+			return nil, err
 		}
 	}
 	return d, nil

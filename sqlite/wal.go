@@ -1,0 +1,176 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"modernc.org/libc"
+	lib "modernc.org/sqlite/lib"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+
+	"github.com/den-run/den"
+)
+
+// Log is the point-in-time history of one object's database, as the DB
+// drives it (pitr.Log implements it). The DB calls its methods from its
+// owner's goroutine only:
+//
+//   - Attach once the connection is open, before anything checkpoints;
+//   - Committed after every COMMIT;
+//   - Archive before every checkpoint, once the WAL is durable, and
+//     Checkpointed after it;
+//   - Close when the database closes.
+//
+// The DB takes checkpoints over from SQLite (wal_autocheckpoint=0), so no
+// WAL frame is overwritten before Archive has copied it.
+type Log interface {
+	Attach(db string) error
+	Committed() error
+	WALSize() int64
+	Archive() error
+	Checkpointed() error
+	Empty() bool
+	Current() (den.Bookmark, error)
+	ForTime(t time.Time) (den.Bookmark, error)
+	Check(bm den.Bookmark) (inWAL bool, err error)
+	WriteImage(bm den.Bookmark, dst *os.File) error
+	PendingRestore() string
+	Stage(build func(f *os.File) error) error
+	Unstage() error
+	TempFile() (*os.File, error)
+	Info() (den.HistoryInfo, error)
+	Close() error
+}
+
+// DefaultCheckpointBytes is the WAL size past which a commit checkpoints,
+// about SQLite's own default of 1,000 pages.
+const DefaultCheckpointBytes = 4 << 20
+
+// history is a DB's point-in-time history (nil in a DB without one).
+type history struct {
+	log        Log
+	checkpoint int64 // WAL bytes that trigger a checkpoint after a commit
+	restored   bool  // opening the database applied a staged restore
+	broken     bool  // a history call failed: stop feeding it
+}
+
+// attachHistory takes checkpoints over from SQLite and attaches log to the
+// freshly opened database d, then applies a restore staged for it.
+func (d *DB) attachHistory(log Log, checkpointBytes int64) error {
+	if err := sqlitex.ExecuteTransient(d.conn, "PRAGMA wal_autocheckpoint=0", nil); err != nil {
+		return sqlError("open object db: history", err)
+	}
+	if err := setNoCheckpointOnClose(d.conn); err != nil {
+		return sqlError("open object db: history", err)
+	}
+	if checkpointBytes <= 0 {
+		checkpointBytes = DefaultCheckpointBytes
+	}
+	if err := log.Attach(d.path); err != nil {
+		log.Close()
+		return den.Errorf(den.EINTERNAL, "open object db: history: %w", err)
+	}
+	d.hist = &history{log: log, checkpoint: checkpointBytes}
+	if p := log.PendingRestore(); p != "" {
+		if err := d.applyRestore(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// afterCommit records the commit in the history and checkpoints if the WAL
+// has grown past its limit. An error breaks the DB: the history would miss
+// a transaction.
+func (d *DB) afterCommit() error {
+	h := d.hist
+	if h == nil {
+		return nil
+	}
+	if err := h.log.Committed(); err != nil {
+		return den.Errorf(den.EINTERNAL, "commit: history: %w", err)
+	}
+	if h.log.WALSize() >= h.checkpoint {
+		return d.checkpoint()
+	}
+	return nil
+}
+
+// checkpoint archives the WAL's transactions, then copies them into the
+// database file and truncates the WAL. The WAL is made durable first, so the
+// history never holds a transaction a crash could take back.
+func (d *DB) checkpoint() error {
+	h := d.hist
+	if err := d.Sync(); err != nil {
+		return err
+	}
+	if err := h.log.Archive(); err != nil {
+		return den.Errorf(den.EINTERNAL, "checkpoint: archive: %w", err)
+	}
+	var busy bool
+	err := sqlitex.ExecuteTransient(d.conn, "PRAGMA wal_checkpoint(TRUNCATE)", &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { busy = stmt.ColumnInt(0) != 0; return nil },
+	})
+	if err != nil {
+		return sqlError("checkpoint", err)
+	}
+	if busy {
+		return den.Errorf(den.EINTERNAL, "checkpoint: the WAL is in use")
+	}
+	if err := h.log.Checkpointed(); err != nil {
+		return den.Errorf(den.EINTERNAL, "checkpoint: history: %w", err)
+	}
+	return nil
+}
+
+// closeHistory runs before the connection closes. A database left empty
+// that never had history is removed with nothing archived (keep reports
+// false); any other archives its last transactions and checkpoints, and its
+// file is kept (keep reports true), even if empty, since its history refers
+// to it.
+func (d *DB) closeHistory(empty bool) (keep bool, err error) {
+	h := d.hist
+	if h == nil {
+		return false, nil
+	}
+	defer h.log.Close()
+	if d.err != nil {
+		return true, nil // broken: the WAL is archived at the next open
+	}
+	if empty && h.log.Empty() {
+		return false, nil
+	}
+	if err := h.log.Committed(); err != nil {
+		return true, den.Errorf(den.EINTERNAL, "close object db: history: %w", err)
+	}
+	if err := d.checkpoint(); err != nil {
+		return true, err
+	}
+	// The WAL is empty and SQLite will not touch it again: remove it, as
+	// SQLite's own close checkpoint would have.
+	if err := os.Remove(d.wal); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return true, den.Errorf(den.EINTERNAL, "close object db: %w", err)
+	}
+	return true, nil
+}
+
+// setNoCheckpointOnClose stops SQLite from checkpointing when the
+// connection closes (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE): a checkpoint the
+// history did not see first would lose transactions from it. The DB
+// checkpoints on close itself, after archiving.
+func setNoCheckpointOnClose(conn *sqlite.Conn) error {
+	tls, db := connTLSOf(conn), connHandleOf(conn)
+	va := libc.NewVaList(int32(1), uintptr(0))
+	if va == 0 {
+		return errors.New("sqlite: no checkpoint on close: cannot allocate memory")
+	}
+	defer libc.Xfree(tls, va)
+	if rc := sqlite.ResultCode(lib.Xsqlite3_db_config(tls, db, lib.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, va)); !rc.IsSuccess() {
+		return fmt.Errorf("sqlite: no checkpoint on close: %w", rc.ToError())
+	}
+	return nil
+}
