@@ -32,22 +32,22 @@ type Log struct {
 	attached    bool
 
 	// The history on disk.
-	bases     []uint64         // complete snapshot+log pairs, oldest first
+	bases     []uint64          // complete snapshot+log pairs, oldest first
 	baseInfo  map[uint64]txInfo // each pair's snapshot transaction
 	pageSize  int               // of the history; 0 until known
 	cur       *os.File          // the newest log, or nil
 	curSize   int64
-	sinceSnap int64  // bytes of records in the newest log
-	last      txInfo // the newest archived transaction
-	rebase    *txInfo // a snapshot of the database file to write first, or nil
+	sinceSnap int64                 // bytes of records in the newest log
+	last      txInfo                // the newest archived transaction
+	rebase    *txInfo               // a snapshot of the database file to write first, or nil
 	index     map[uint64][]txRecord // each log's records, loaded for lookups
 
 	// The write-ahead log.
 	wal      *os.File
 	hdr      walHeader
 	hasHdr   bool
-	scanEnd  int64  // end of the last commit frame seen
-	c1, c2   uint32 // the running checksum at scanEnd
+	scanEnd  int64       // end of the last commit frame seen
+	c1, c2   uint32      // the running checksum at scanEnd
 	pending  []pendingTx // committed and not archived, in order
 	nextTxid uint64
 	lastTime int64
@@ -556,4 +556,3 @@ func randomHash() uint64 {
 	rand.Read(b[:])
 	return binary.LittleEndian.Uint64(b[:])
 }
-
