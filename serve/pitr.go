@@ -19,9 +19,9 @@ import (
 // directory (see package pitr).
 const HistoryDir = "history"
 
-// NamespacesFile records the app's bindings (binding name → class) in the
-// data directory, so that the den tool can name namespaces as the app does
-// while the server is stopped.
+// NamespacesFile records the app's bindings (binding name → class) and its
+// history retention in the data directory, so that the den tool can name
+// namespaces, and keep history, as the app does while the server is stopped.
 const NamespacesFile = "namespaces.json"
 
 // NoHistory as Config.Retention keeps no point-in-time history.
@@ -85,10 +85,18 @@ func ParseRetention(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// writeNamespaces records the app's bindings in data, if they changed.
-func writeNamespaces(data string, bindings map[string]string) error {
+// record is what NamespacesFile holds: the app's bindings and its history
+// retention, for the den tool to use the data directory as the app does.
+type record struct {
+	Bindings       map[string]string        `json:"bindings"`
+	Retention      time.Duration            `json:"retention_ns,omitempty"`
+	ClassRetention map[string]time.Duration `json:"class_retention_ns,omitempty"`
+}
+
+// writeRecord records cfg's bindings and retention in data, if they changed.
+func writeRecord(data string, bindings map[string]string, cfg Config) error {
 	path := filepath.Join(data, NamespacesFile)
-	b, err := json.MarshalIndent(bindings, "", "  ")
+	b, err := json.MarshalIndent(record{Bindings: bindings, Retention: cfg.Retention, ClassRetention: cfg.ClassRetention}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -106,19 +114,21 @@ func writeNamespaces(data string, bindings map[string]string) error {
 	return nil
 }
 
-// readNamespaces returns the bindings recorded in data (none if there is
-// no record).
-func readNamespaces(data string) (map[string]string, error) {
+// readRecord returns what data records (an empty record if nothing).
+func readRecord(data string) (record, error) {
+	r := record{Bindings: map[string]string{}}
 	b, err := os.ReadFile(filepath.Join(data, NamespacesFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
+		return r, nil
 	}
 	if err != nil {
-		return nil, err
+		return r, err
 	}
-	m := map[string]string{}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, den.Errorf(den.EINVALID, "%s: %v", NamespacesFile, err)
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, den.Errorf(den.EINVALID, "%s: %v", NamespacesFile, err)
 	}
-	return m, nil
+	if r.Bindings == nil {
+		r.Bindings = map[string]string{}
+	}
+	return r, nil
 }

@@ -206,7 +206,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		s.log.Warn("max-live lowered to fit the open-file limit: each live object holds 2 files (its database and its WAL), and connections and syncs need the rest; raise the limit (ulimit -n) to keep more objects in memory",
 			"max_live", s.cfg.MaxLive, "lowered_to", maxLive, "open_file_limit", openFileLimit())
 	}
-	if err := writeNamespaces(data, s.app.Bindings); err != nil {
+	if err := writeRecord(data, s.app.Bindings, s.cfg); err != nil {
 		return err
 	}
 	history := s.cfg.archive(data)
