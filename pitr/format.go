@@ -136,9 +136,10 @@ func recordLen(frames, pageSize int) int64 {
 	return txHeaderSize + int64(frames)*int64(4+pageSize) + footerSize
 }
 
-// readRecord reads and checks the record at off of a log of pageSize pages,
-// returning it and its frames' bytes (page number, then page, for each).
-func readRecord(r io.ReaderAt, off int64, pageSize int, withFrames bool) (txRecord, []byte, error) {
+// readRecord reads and checks the record at off of a log of pageSize pages
+// that ends at end, returning it and its frames' bytes (page number, then
+// page, for each).
+func readRecord(r io.ReaderAt, off, end int64, pageSize int, withFrames bool) (txRecord, []byte, error) {
 	hb := make([]byte, txHeaderSize)
 	if _, err := r.ReadAt(hb, off); err != nil {
 		return txRecord{}, nil, err
@@ -149,7 +150,7 @@ func readRecord(r io.ReaderAt, off int64, pageSize int, withFrames bool) (txReco
 	}
 	rec := txRecord{txInfo: t, off: off, frames: n}
 	size := int64(n) * int64(4+pageSize)
-	if size > 1<<40 {
+	if off+txHeaderSize+size+footerSize > end {
 		return rec, nil, errTorn
 	}
 	fb := make([]byte, size+footerSize)

@@ -68,12 +68,16 @@ func (l *Log) replay(base, txid uint64, dst *os.File) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, den.Errorf(den.EINTERNAL, "history: %w", err)
+	}
 	ps := int64(l.pageSize)
 	for _, r := range recs {
 		if r.txid > txid {
 			break
 		}
-		rec, frames, err := readRecord(f, r.off, l.pageSize, true)
+		rec, frames, err := readRecord(f, r.off, fi.Size(), l.pageSize, true)
 		if err != nil {
 			return 0, den.Errorf(den.EINTERNAL, "history: transaction %d: %w", r.txid, err)
 		}

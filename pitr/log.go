@@ -190,7 +190,7 @@ func (l *Log) tail(f *os.File, size int64) (int64, *txRecord, error) {
 	if _, err := f.ReadAt(foot, size-footerSize); err == nil && binary.LittleEndian.Uint32(foot[4:]) == footerMagic {
 		n := int64(binary.LittleEndian.Uint64(foot[8:]))
 		if n > 0 && n <= size-logHeaderSize {
-			rec, _, err := readRecord(f, size-n, l.pageSize, false)
+			rec, _, err := readRecord(f, size-n, size, l.pageSize, false)
 			if err == nil {
 				return size, &rec, nil
 			}
@@ -199,7 +199,7 @@ func (l *Log) tail(f *os.File, size int64) (int64, *txRecord, error) {
 	var last *txRecord
 	off := int64(logHeaderSize)
 	for off < size {
-		rec, _, err := readRecord(f, off, l.pageSize, false)
+		rec, _, err := readRecord(f, off, size, l.pageSize, false)
 		if err != nil {
 			break
 		}
@@ -267,7 +267,7 @@ func (l *Log) Committed() error {
 
 // scan records the transactions after scanEnd, dated at.
 func (l *Log) scan(at time.Time) error {
-	txs, err := scanWAL(l.wal, l.hdr, l.scanEnd, l.c1, l.c2, l.buf)
+	txs, err := scanWAL(l.wal, l.hdr, l.scanEnd, l.c1, l.c2, &l.buf)
 	if err != nil {
 		return fmt.Errorf("history: read WAL: %w", err)
 	}
@@ -315,22 +315,28 @@ func (l *Log) Archive() error {
 		return nil
 	}
 	fs := l.hdr.frameSize()
-	var out []byte
-	frame := make([]byte, fs)
+	var size int64
+	for _, p := range l.pending {
+		size += recordLen(int((p.walEnd-p.start)/fs), l.pageSize)
+	}
+	// The transactions' frames are contiguous in the WAL: read them at once.
+	first := l.pending[0].start
+	frames := make([]byte, l.pending[len(l.pending)-1].walEnd-first)
+	if _, err := l.wal.ReadAt(frames, first); err != nil {
+		return fmt.Errorf("history: read WAL: %w", err)
+	}
+	out := make([]byte, 0, size)
 	for _, p := range l.pending {
 		n := int((p.walEnd - p.start) / fs)
-		rec := make([]byte, 0, recordLen(n, l.pageSize))
-		rec = append(rec, p.encodeHeader(n)...)
-		for off := p.start; off < p.walEnd; off += fs {
-			if _, err := l.wal.ReadAt(frame, off); err != nil {
-				return fmt.Errorf("history: read WAL: %w", err)
-			}
-			rec = append(rec, frame[0:4]...) // the page number, big-endian as in the WAL
-			rec = append(rec, frame[frameHeaderSize:]...)
+		start := len(out)
+		out = append(out, p.encodeHeader(n)...)
+		for off := p.start - first; off < p.walEnd-first; off += fs {
+			frame := frames[off : off+fs]
+			out = append(out, frame[0:4]...) // the page number, big-endian as in the WAL
+			out = append(out, frame[frameHeaderSize:]...)
 		}
-		crc := crc32c(rec)
-		rec = append(rec, encodeFooter(crc, int64(len(rec))+footerSize)...)
-		out = append(out, rec...)
+		crc := crc32c(out[start:])
+		out = append(out, encodeFooter(crc, int64(len(out)-start)+footerSize)...)
 	}
 	if _, err := l.cur.WriteAt(out, l.curSize); err != nil {
 		return fmt.Errorf("history: append: %w", err)
@@ -380,7 +386,7 @@ func (l *Log) Checkpointed() error {
 
 // minSnapshotBytes is the least log growth that starts a new snapshot, so
 // that a tiny database is not copied at every checkpoint.
-const minSnapshotBytes = 1 << 20
+const minSnapshotBytes = 64 << 20
 
 // snapshotRebase writes the pair that starts the history, or starts it
 // again: the database file as it is (it changes only at checkpoints, which

@@ -91,13 +91,13 @@ func (t walTx) hash() uint64 { return uint64(t.c1)<<32 | uint64(t.c2) }
 // scanWAL reads the valid frames of r after offset off, where the running
 // checksum is (c1, c2), and returns the transactions they complete. Frames
 // after the last commit frame (a transaction being written, one rolled back,
-// or a torn tail) are not returned. buf is reused for each frame.
-func scanWAL(r io.ReaderAt, h walHeader, off int64, c1, c2 uint32, buf []byte) ([]walTx, error) {
+// or a torn tail) are not returned. *scratch is the frame buffer, reused.
+func scanWAL(r io.ReaderAt, h walHeader, off int64, c1, c2 uint32, scratch *[]byte) ([]walTx, error) {
 	fs := h.frameSize()
-	if int64(cap(buf)) < fs {
-		buf = make([]byte, fs)
+	if int64(cap(*scratch)) < fs {
+		*scratch = make([]byte, fs)
 	}
-	buf = buf[:fs]
+	buf := (*scratch)[:fs]
 	var txs []walTx
 	start := off
 	for {
