@@ -294,3 +294,23 @@ func TestHistoryImageNow(t *testing.T) {
 		t.Errorf("imported: %s, want %s", got, want)
 	}
 }
+
+func TestHistoryKeepsDataDeletedInOneSession(t *testing.T) {
+	s, a := historyStore(t.TempDir(), 1<<30)
+	db := openHistory(t, s, "x")
+	turn(t, db, func() { must(t, db.Put("precious", []byte("1"))) })
+	b := bookmark(t, db)
+	turn(t, db, func() { must(t, db.DeleteAll()) })
+	must(t, db.Close())
+	if !a.Exists(class, testID("x")) {
+		t.Fatal("the history of data written and deleted in one session was dropped")
+	}
+	db = openHistory(t, s, "x")
+	must(t, db.StageRestore(b))
+	must(t, db.Close())
+	db = openHistory(t, s, "x")
+	defer db.Close()
+	if v, _ := mustGet(t, db, "precious"); v != "1" {
+		t.Errorf("restored %q", v)
+	}
+}

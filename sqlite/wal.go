@@ -55,6 +55,7 @@ type history struct {
 	log        Log
 	checkpoint int64 // WAL bytes that trigger a checkpoint after a commit
 	restored   bool  // opening the database applied a staged restore
+	wrote      bool  // a turn committed a write since the database opened
 	broken     bool  // a history call failed: stop feeding it
 }
 
@@ -91,6 +92,7 @@ func (d *DB) afterCommit() error {
 	if h == nil {
 		return nil
 	}
+	h.wrote = h.wrote || d.dirty
 	if err := h.log.Committed(); err != nil {
 		return den.Errorf(den.EINTERNAL, "commit: history: %w", err)
 	}
@@ -128,10 +130,11 @@ func (d *DB) checkpoint() error {
 }
 
 // closeHistory runs before the connection closes. A database left empty
-// that never had history is removed with nothing archived (keep reports
-// false); any other archives its last transactions and checkpoints, and its
-// file is kept (keep reports true), even if empty, since its history refers
-// to it.
+// that has no history and took no write from a turn (an object addressed
+// but never written) is removed with nothing archived (keep reports false);
+// any other archives its last transactions and checkpoints, and its file is
+// kept (keep reports true), even if empty, since its history refers to it:
+// data written and deleted in one session can still be restored.
 func (d *DB) closeHistory(empty bool) (keep bool, err error) {
 	h := d.hist
 	if h == nil {
@@ -141,7 +144,7 @@ func (d *DB) closeHistory(empty bool) (keep bool, err error) {
 	if d.err != nil {
 		return true, nil // broken: the WAL is archived at the next open
 	}
-	if empty && h.log.Empty() {
+	if empty && h.log.Empty() && !h.wrote {
 		return false, nil
 	}
 	if err := h.log.Committed(); err != nil {
