@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -48,8 +49,9 @@ func BenchmarkSmallWrite(b *testing.B) {
 			value := make([]byte, 100)
 			rng := rand.New(rand.NewPCG(1, 2))
 			b.ResetTimer()
-			for range b.N {
+			for i := range b.N {
 				must(b, db.Begin())
+				binary.LittleEndian.PutUint64(value, uint64(i)) // a real change every time
 				must(b, db.Put(fmt.Sprintf("key-%05d", rng.IntN(10000)), value))
 				if _, err := db.Commit(); err != nil {
 					b.Fatal(err)
