@@ -1,5 +1,7 @@
 package den
 
+import "time"
+
 // SQL limits, enforced by every SQL implementation (Cloudflare's documented
 // production limits; see docs/SQL.md for where Den differs from workerd).
 const (
@@ -9,6 +11,11 @@ const (
 	MaxSQLValueBytes       = 2 << 20 // a string, a blob or a row (2 MiB)
 	MaxSQLLikePatternBytes = 50      // a LIKE or GLOB pattern
 	MaxSQLFunctionArgs     = 32      // arguments of one SQL function call
+
+	// DefaultMaxSQLStatementTime bounds how long one SQL statement may run
+	// before it is interrupted and its object reset, as Cloudflare bounds
+	// storage operations (30 s). A runtime may configure another.
+	DefaultMaxSQLStatementTime = 30 * time.Second
 
 	// DefaultMaxDatabaseBytes is the default cap on one object's database
 	// (10 GB, as on Cloudflare). A runtime may configure another per

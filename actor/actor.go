@@ -127,6 +127,12 @@ func (a *actor) close() {
 		if err := a.db.Close(); err != nil {
 			a.h.log.Error("close object database", "class", a.key.class, "id", a.id.String(), "err", err)
 		}
+		// A committer that remembers failed databases may forget this one
+		// once no barrier covering it is still running: a barrier in
+		// flight must still see the earlier failure.
+		if f, ok := a.h.cfg.Committer.(interface{ Forget(den.Database) }); ok && a.flushing.Load() == 0 {
+			f.Forget(a.db)
+		}
 		a.db = nil
 	}
 }

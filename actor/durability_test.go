@@ -57,4 +57,8 @@ func TestInjectedFsyncFailureResetsAndFailsHeldReplies(t *testing.T) {
 	if b := w.built.Load(); b != 2 {
 		t.Fatalf("constructions = %d, want 2 (one reset)", b)
 	}
+	// The failed handle was closed by the reset: the committer forgot it.
+	if n := c.Stats().Remembered; n != 0 {
+		t.Fatalf("committer still remembers %d failed databases after the reset closed them", n)
+	}
 }

@@ -61,6 +61,9 @@ type Stats struct {
 	Databases int64         // database syncs (FDataSync) or databases covered (Syncfs)
 	Failures  int64         // callbacks that got an error
 	Busy      time.Duration // time spent inside barriers
+	// Remembered is the number of database handles whose failure the
+	// committer remembers (until Forget).
+	Remembered int
 }
 
 // Committer is a node-wide durability barrier; it implements den.Committer.
@@ -187,7 +190,9 @@ func (c *Committer) Flush(db den.Database, done func(error)) {
 func (c *Committer) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.stats
+	st := c.stats
+	st.Remembered = len(c.failed)
+	return st
 }
 
 // Forget drops the memory of db's failure; call it when db is closed.

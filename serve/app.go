@@ -16,10 +16,18 @@ type App struct {
 	Classes []den.Class
 	// Bindings maps each binding name to a class name, such as
 	// "COUNTER": "Counter". The worker and objects reach a namespace with
-	// env.Namespace(binding).
+	// env.Namespace(binding). When the app runs with a configuration file
+	// (see ConfigFile), the file's durable_objects.bindings are the
+	// bindings, and Bindings, if set too, must agree with them exactly.
 	Bindings map[string]string
-	// Vars are variables for the worker and objects (env.Var).
+	// Vars are variables for the worker and objects (env.Var). A
+	// configuration file's vars override them.
 	Vars map[string]string
+	// ConfigFile is the app's own wrangler.jsonc, usually embedded with
+	// go:embed: its bindings, migrations, vars and den settings. It is
+	// used when neither --config (DEN_CONFIG) nor ./wrangler.jsonc names
+	// another. Nil means the app runs without a file unless one is there.
+	ConfigFile []byte
 	// Worker returns the front router, which receives every HTTP request.
 	// It is called once, after the namespaces exist.
 	Worker func(env *den.Env) http.Handler

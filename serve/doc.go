@@ -6,11 +6,14 @@
 //
 //	func main() { serve.Main(counter.App()) }
 //
-// Main reads flags and DEN_* environment variables (run the program with
-// --help to list them), keeps namespace keys and object databases under the
-// data directory, serves HTTP until SIGINT or SIGTERM, and then drains: it
-// stops accepting connections, finishes the requests and turns in flight,
-// and closes every database.
+// Main reads flags, DEN_* environment variables and the app's configuration
+// file, wrangler.jsonc (--config, else ./wrangler.jsonc, else App.ConfigFile;
+// see package config): a flag beats its variable, which beats the file. Run
+// the program with --help to list them. The file's bindings, vars and
+// migrations configure the app. Main keeps namespace keys and object
+// databases under the data directory, serves HTTP until SIGINT or SIGTERM,
+// and then drains: it stops accepting connections, finishes the requests
+// and turns in flight, and closes every database.
 //
 // Tests and benchmarks run an app in-process with [Start] on port 0 and a
 // temporary data directory.
@@ -21,6 +24,7 @@
 //	<data>/objects/<class>/...     one SQLite database per object
 //	<data>/lock                    held while a process serves the directory
 //	<data>/admin.token             the operator API's bearer token (mode 0600), unless --admin-token
+//	<data>/migrations.json         the configuration's migrations applied (package config)
 //
 // Beside the app, Main serves the operator API (package admin: a SQL console
 // into any object) on its own loopback listener, --admin-addr.

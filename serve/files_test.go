@@ -1,6 +1,9 @@
 package serve
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+)
 
 func TestCapLive(t *testing.T) {
 	for _, tc := range []struct{ maxLive, limit, want int }{
@@ -13,5 +16,18 @@ func TestCapLive(t *testing.T) {
 		if got := capLive(tc.maxLive, tc.limit); got != tc.want {
 			t.Errorf("capLive(%d, %d) = %d, want %d", tc.maxLive, tc.limit, got, tc.want)
 		}
+	}
+}
+
+func TestRaiseOpenFileLimit(t *testing.T) {
+	before, after := raiseOpenFileLimit()
+	if after < before {
+		t.Fatalf("raiseOpenFileLimit lowered the limit from %d to %d", before, after)
+	}
+	if got := openFileLimit(); got != after {
+		t.Fatalf("limit is %d after raiseOpenFileLimit said %d", got, after)
+	}
+	if runtime.GOOS == "linux" && before < wantOpenFiles && after == before {
+		t.Logf("open-file limit stays at %d: this process may not raise its hard limit (no CAP_SYS_RESOURCE)", after)
 	}
 }

@@ -80,6 +80,7 @@ type setting struct {
 }
 
 var settings = []setting{
+	{"config", "DEN_CONFIG", "FILE", "./wrangler.jsonc", "configuration file (wrangler.jsonc form); default ./wrangler.jsonc if present, else the app's own"},
 	{"addr", "DEN_ADDR", "ADDR", DefaultAddr, "TCP address to listen on; port 0 picks a free port"},
 	{"data", "DEN_DATA", "DIR", DefaultData, "data directory: namespace keys and object databases (back it up)"},
 	{"admin-addr", "DEN_ADMIN_ADDR", "ADDR", DefaultAdminAddr, "operator API (SQL console) address; off to disable"},
@@ -97,7 +98,9 @@ func usage(w io.Writer, app App) {
 	fmt.Fprintf(w, "Usage: %s [flags]\n\n", app.name())
 	fmt.Fprintf(w, "Serves the %s Den app over HTTP until SIGINT or SIGTERM, then drains it\n", app.name())
 	fmt.Fprintf(w, "(at most %s) and exits 0.\n\n", ShutdownTimeout)
-	fmt.Fprintf(w, "Each flag may also be set by its environment variable; the flag wins.\n\n")
+	fmt.Fprintf(w, "Each flag may also be set by its environment variable or, as den.NAME with '_'\n")
+	fmt.Fprintf(w, "for '-', in the configuration file's den section. The flag wins, then the\n")
+	fmt.Fprintf(w, "variable, then the file, then the default.\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  FLAG\tVARIABLE\tDEFAULT\t\n")
 	for _, s := range settings {
@@ -129,9 +132,17 @@ func parse(app App, args []string, getenv func(string) string, stderr io.Writer)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	path := *values["config"]
+	if !set["config"] {
+		path = getenv("DEN_CONFIG")
+	}
+	project, err := loadProject(app, path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w\n%w", err, ErrUsage)
+	}
 
 	// lookup returns a setting's value and where it came from: the flag,
-	// else the variable, else the default.
+	// else the variable, else the configuration file, else the default.
 	lookup := func(name string) (value, source string) {
 		for _, s := range settings {
 			if s.flag != name {
@@ -142,6 +153,9 @@ func parse(app App, args []string, getenv func(string) string, stderr io.Writer)
 			}
 			if v := getenv(s.env); v != "" {
 				return v, s.env
+			}
+			if v, source, ok := fileSetting(project, name); ok {
+				return v, source
 			}
 			return s.def, "default " + s.flag
 		}
@@ -178,6 +192,10 @@ func parse(app App, args []string, getenv func(string) string, stderr io.Writer)
 	if err := parseAdmin(&cfg, lookup, bad); err != nil {
 		return Config{}, err
 	}
+	if err := parseProjectSettings(&cfg, project, bad); err != nil {
+		return Config{}, err
+	}
+	cfg.Project = project
 	if err := parseRetention(&cfg, lookup, bad); err != nil {
 		return Config{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/den-run/den/actor"
 	"github.com/den-run/den/alarm"
 	"github.com/den-run/den/commit"
+	"github.com/den-run/den/config"
 	"github.com/den-run/den/gateway"
 	"github.com/den-run/den/keyring"
 	"github.com/den-run/den/pitr"
@@ -73,6 +74,12 @@ type Config struct {
 	// Logger receives every log line; nil means text lines on os.Stderr at
 	// LogLevel.
 	Logger *slog.Logger
+	// Project is the app's configuration file, read by Run from --config,
+	// ./wrangler.jsonc or App.ConfigFile; nil means App.ConfigFile, if
+	// any. Open takes its bindings, vars and migrations (see package
+	// config); its den settings are for the command line, which Run has
+	// already put in the other fields.
+	Project *config.Project
 }
 
 // Server is an app being served: its host of live objects behind an HTTP
@@ -141,6 +148,13 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	s.opened = true
 
+	project, err := s.project()
+	if err != nil {
+		return err
+	}
+	if s.app, err = withProject(s.app, project); err != nil {
+		return err
+	}
 	bindings, err := s.app.validate()
 	if err != nil {
 		return err
@@ -159,6 +173,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		}
 	}()
 
+	if err := s.migrate(ctx, project); err != nil {
+		return err
+	}
 	objects := filepath.Join(data, "objects")
 	if err := os.MkdirAll(objects, 0o700); err != nil {
 		return den.Errorf(den.EINTERNAL, "create data directory: %w", err)
@@ -201,6 +218,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 			alarms.Close()
 		}
 	}()
+	if before, after := raiseOpenFileLimit(); after > before {
+		s.log.Debug("raised the open-file limit", "from", before, "to", after)
+	}
 	maxLive := capLive(s.cfg.MaxLive, openFileLimit())
 	if maxLive < s.cfg.MaxLive {
 		s.log.Warn("max-live lowered to fit the open-file limit: each live object holds 2 files (its database and its WAL), and connections and syncs need the rest; raise the limit (ulimit -n) to keep more objects in memory",

@@ -136,13 +136,8 @@ func readAlarm(ctx context.Context, path string, syncFile func(string) error) (t
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	// Leave the WAL for the history to archive when the object opens.
-	if err := setNoCheckpointOnClose(d.conn); err != nil {
-		d.Close()
-		return time.Time{}, false, err
-	}
 	at, ok, err := d.GetAlarm()
-	if cerr := d.Close(); err == nil && cerr != nil {
+	if cerr := d.closeWithoutCheckpoint(); err == nil && cerr != nil {
 		err = cerr
 	}
 	return at, ok, err

@@ -55,14 +55,27 @@ func handleOf(stmt *sqlite.Stmt) uintptr {
 // no writable_schema, no writes to shadow tables or sqlite_dbpage, nothing
 // that lets ordinary SQL corrupt the file.
 func setDefensive(conn *sqlite.Conn) error {
+	return dbConfig(conn, lib.SQLITE_DBCONFIG_DEFENSIVE, "set defensive")
+}
+
+// setNoCheckpointOnClose keeps the WAL file, unchanged, when the connection
+// closes (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE): closing then costs no
+// checkpoint, no fsync of the database file and no unlink, and the next
+// open reuses the file. DB.Close checkpoints a large WAL itself.
+func setNoCheckpointOnClose(conn *sqlite.Conn) error {
+	return dbConfig(conn, lib.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, "keep wal on close")
+}
+
+// dbConfig turns on the boolean sqlite3_db_config option op.
+func dbConfig(conn *sqlite.Conn, op int32, what string) error {
 	tls, db := connTLSOf(conn), connHandleOf(conn)
 	va := libc.NewVaList(int32(1), uintptr(0)) // on, and no pointer to report the setting through
 	if va == 0 {
-		return errors.New("sqlite: set defensive: cannot allocate memory")
+		return fmt.Errorf("sqlite: %s: cannot allocate memory", what)
 	}
 	defer libc.Xfree(tls, va)
-	if rc := sqlite.ResultCode(lib.Xsqlite3_db_config(tls, db, lib.SQLITE_DBCONFIG_DEFENSIVE, va)); !rc.IsSuccess() {
-		return fmt.Errorf("sqlite: set defensive: %w", rc.ToError())
+	if rc := sqlite.ResultCode(lib.Xsqlite3_db_config(tls, db, op, va)); !rc.IsSuccess() {
+		return fmt.Errorf("sqlite: %s: %w", what, rc.ToError())
 	}
 	return nil
 }

@@ -17,12 +17,14 @@ import (
 // sqlState is a DB's SQL API: the sandbox, the statement cache and the
 // cursors still open. Owned by the DB's goroutine.
 type sqlState struct {
-	sandbox  sandbox
-	cache    stmtCache
-	open     []*rows   // cursors positioned in their result; closed by Commit, Rollback, Close
-	maxBytes int64     // the size cap, for error messages
-	tls      *libc.TLS // the connection's, for the C calls of raw.go
-	unauth   func()    // unregisters the authorizer: before the connection closes
+	sandbox   sandbox
+	cache     stmtCache
+	open      []*rows       // cursors positioned in their result; closed by Commit, Rollback, Close
+	maxBytes  int64         // the size cap, for error messages
+	tls       *libc.TLS     // the connection's, for the C calls of raw.go
+	deadline  uintptr       // C memory the progress handler reads (deadline.go)
+	timeLimit time.Duration // how long one user statement may run
+	unauth    func()        // unregisters the authorizer: before the connection closes
 }
 
 // stmtInfo is what Den knows of a compiled user statement.
@@ -54,6 +56,7 @@ func (d *DB) openSQL() error {
 	}
 	d.sql.unauth = unauth
 	d.sql.tls = connTLSOf(d.conn)
+	d.openDeadline(0)
 	return nil
 }
 
@@ -184,11 +187,13 @@ func (d *DB) prepare(query string) (*sqlite.Stmt, stmtInfo, string, error) {
 // compiles (a statement is compiled again when the schema changed, during
 // a Step) and strings are held to the user limit. leave ends it.
 func (d *DB) enter() {
+	d.startDeadline()
 	d.sql.sandbox.user, d.sql.sandbox.denied = true, ""
 	d.conn.Limit(sqlite.LimitLength, den.MaxSQLValueBytes)
 }
 
 func (d *DB) leave() {
+	d.stopDeadline()
 	d.sql.sandbox.user = false
 	d.conn.Limit(sqlite.LimitLength, internalMaxLength)
 }
@@ -271,6 +276,7 @@ func (d *DB) closeSQL() {
 		d.sql.unauth()
 		d.sql.unauth = nil
 	}
+	d.closeDeadline()
 }
 
 // DatabaseSize returns the bytes the database's pages hold, free pages not

@@ -159,3 +159,22 @@ func BenchmarkSQLScan1000(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSQLCounterTurn is the bench app's counter: one turn that upserts
+// with RETURNING and commits, as a hot object does per request (without the
+// fsync, which the barrier shares).
+func BenchmarkSQLCounterTurn(b *testing.B) {
+	const q = "INSERT INTO c(name, n) VALUES('count', 1) ON CONFLICT(name) DO UPDATE SET n = n + 1 RETURNING n"
+	db := mustDB(b)
+	mustBegin(b, db)
+	mustExec(b, db, "CREATE TABLE c (name TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+	mustCommit(b, db)
+	b.ReportAllocs()
+	for b.Loop() {
+		mustBegin(b, db)
+		if _, err := den.ScanOne[int64](db.SQL().Exec(q)); err != nil {
+			b.Fatal(err)
+		}
+		mustCommit(b, db)
+	}
+}

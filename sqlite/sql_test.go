@@ -508,3 +508,34 @@ func TestSQLQuota(t *testing.T) {
 		t.Errorf("KV put past the cap: %v", err)
 	}
 }
+
+func TestSQLStatementTimeLimit(t *testing.T) {
+	s := sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{MaxStatementTime: 50 * time.Millisecond})
+	db := mustOpen(t, s, "x")
+	mustBegin(t, db)
+	mustExec(t, db, "CREATE TABLE t (x)")
+	mustExec(t, db, "INSERT INTO t VALUES (1)")
+	// A fast statement runs as before.
+	if _, err := den.ScanOne[int64](db.SQL().Exec("SELECT count(*) FROM t")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := db.SQL().Exec("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
+	e := wantCode(t, err, den.ETIMEOUT)
+	if !e.Reset || !strings.Contains(e.Message, "exceeded timeout") || !strings.Contains(e.Message, "50ms") {
+		t.Errorf("error %+v: want a reset that names the limit", e)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("interrupted after %s, want about 50ms", d)
+	}
+	// The DB is broken: the runtime resets the object; the turn's writes
+	// are gone.
+	if _, err := db.SQL().Exec("SELECT 1"); err == nil {
+		t.Error("the DB still works after a timed-out statement")
+	}
+	db.Close()
+	db = mustOpen(t, s, "x")
+	if _, err := db.SQL().Exec("SELECT * FROM t"); err == nil {
+		t.Error("table t survived: the timed-out turn's writes were committed")
+	}
+}

@@ -23,6 +23,11 @@ func (d *DB) sqlFail(err error, compiling bool) error {
 	code := sqlite.ErrCode(err)
 	prim := code.ToPrimary()
 	msg := sqliteMessage(err, code)
+	if prim == sqlite.ResultInterrupt && d.timedOut() {
+		// The statement may have left the turn half done: reset.
+		return d.breakWith(&den.Error{Code: den.ETIMEOUT, Reset: true, Message: fmt.Sprintf(
+			"Durable Object storage operation exceeded timeout which caused object to be reset. (An SQL statement ran longer than its limit of %s; the turn's writes were rolled back.)", d.sql.timeLimit)})
+	}
 	switch prim {
 	case sqlite.ResultFull:
 		return d.breakWith(&den.Error{Code: den.ELIMIT, Reset: true, Message: fmt.Sprintf(

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/den-run/den"
 )
@@ -29,6 +30,10 @@ type Options struct {
 	// ClassMaxDatabaseBytes overrides MaxDatabaseBytes for the classes it
 	// names (a namespace's objects are of one class).
 	ClassMaxDatabaseBytes map[string]int64
+	// MaxStatementTime bounds one SQL statement of the object's own; past it
+	// the statement is interrupted and the object reset (an ETIMEOUT error).
+	// Zero means den.DefaultMaxSQLStatementTime (30 s).
+	MaxStatementTime time.Duration
 	// History, when set, returns the point-in-time history of each
 	// database Open opens (pitr.Archive.Open, wired by serve): the DB then
 	// checkpoints itself, archiving the WAL first (wal.go).
@@ -45,6 +50,8 @@ type Store struct {
 	syncFile func(string) error
 	maxBytes int64            // every class's size cap but those in classMax
 	classMax map[string]int64 // per-class size caps
+	dirs     *newDirs         // directories created and not yet synced
+	stmtTime time.Duration    // Options.MaxStatementTime
 	history  func(class string, id den.ID) Log
 	ckptSize int64
 }
@@ -57,7 +64,7 @@ func NewStore(dir string) *Store { return NewStoreWithOptions(dir, Options{}) }
 
 // NewStoreWithOptions is NewStore with opts.
 func NewStoreWithOptions(dir string, opts Options) *Store {
-	s := &Store{dir: dir, syncFile: opts.SyncFile, maxBytes: opts.MaxDatabaseBytes, classMax: maps.Clone(opts.ClassMaxDatabaseBytes),
+	s := &Store{dir: dir, syncFile: opts.SyncFile, maxBytes: opts.MaxDatabaseBytes, classMax: maps.Clone(opts.ClassMaxDatabaseBytes), dirs: &newDirs{}, stmtTime: opts.MaxStatementTime,
 		history: opts.History, ckptSize: opts.CheckpointBytes}
 	if s.syncFile == nil {
 		s.syncFile = syncPath
@@ -91,7 +98,8 @@ func (s *Store) Exists(class string, id den.ID) bool {
 }
 
 // Open opens the database of object id of class, creating it (and its
-// directories, made durable with fsyncs) if needed. It returns an EINVALID
+// directories) if needed; a new database and its directories become durable
+// at its first Sync. It returns an EINVALID
 // error for a bad class name or the zero ID, ECANCELED or ETIMEOUT if ctx ends
 // first, and EINTERNAL for a storage failure. Open may be called from many
 // goroutines at once. Two DBs of one object work but contend for its locks;
@@ -107,29 +115,47 @@ func (s *Store) Open(ctx context.Context, class string, id den.ID) (den.Database
 		return nil, ctxError(ctx)
 	}
 	path := s.Path(class, id)
+	fi, err := os.Stat(path)
 	created := false
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		created = true
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		if err := s.mkdirs(filepath.Dir(path)); err != nil {
 			return nil, den.Errorf(den.EINTERNAL, "open object db: %w", err)
 		}
+		if err := createFile(path, false); err != nil {
+			return nil, den.Errorf(den.EINTERNAL, "open object db: create: %w", err)
+		}
+		created = true
+	case err != nil:
+		return nil, den.Errorf(den.EINTERNAL, "open object db: %w", err)
+	case fi.Size() == 0:
+		// A crash before the first Sync of a new database: nothing in it
+		// was acknowledged.
+		if err := createFile(path, true); err != nil {
+			return nil, den.Errorf(den.EINTERNAL, "open object db: create: %w", err)
+		}
+		created = true
 	}
 	d, err := openDB(ctx, path, s.syncFile)
+	if err != nil && !created {
+		if ok, ferr := fresh(path); ferr == nil && ok {
+			if err := createFile(path, true); err != nil {
+				return nil, den.Errorf(den.EINTERNAL, "open object db: create: %w", err)
+			}
+			created = true
+			d, err = openDB(ctx, path, s.syncFile)
+		}
+	}
 	if err != nil {
 		return nil, err
+	}
+	d.created, d.dirs = created, s.dirs
+	if s.stmtTime > 0 {
+		d.sql.timeLimit = s.stmtTime
 	}
 	if err := d.setMaxSize(s.MaxDatabaseBytes(class)); err != nil {
 		d.Close()
 		return nil, sqlError("open object db: size cap", err)
-	}
-	if created {
-		// The new file's directory entry must survive a crash before any
-		// commit in it is promised durable. (If this fails the file stays;
-		// the first Sync of the next DB syncs its directory anyway.)
-		if err := s.syncFile(filepath.Dir(path)); err != nil {
-			d.Close()
-			return nil, den.Errorf(den.EINTERNAL, "open object db: sync directory: %w", err)
-		}
 	}
 	if s.history != nil { // point-in-time history (wal.go)
 		if err := d.attachHistory(s.history(class, id), s.ckptSize); err != nil {
@@ -148,8 +174,8 @@ func (s *Store) MaxDatabaseBytes(class string) int64 {
 	return s.maxBytes
 }
 
-// mkdirs creates dir and its missing parents with mode 0700, syncing the
-// parent of each so the new entries are durable.
+// mkdirs creates dir and its missing parents with mode 0700. Their entries
+// are made durable by the first Sync of a database under them (newDirs).
 func (s *Store) mkdirs(dir string) error {
 	var missing []string
 	for d := dir; ; {
@@ -169,13 +195,10 @@ func (s *Store) mkdirs(dir string) error {
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
 		d := missing[i]
+		// Remember d even if another goroutine won the race to create
+		// it: its Sync may not have run yet.
+		s.dirs.add(d)
 		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		// Sync the parent even if another goroutine won the race to create
-		// d: its sync may not have finished yet.
-		if err := s.syncFile(filepath.Dir(d)); err != nil {
-			os.Remove(d) // so that the next Open creates and syncs it again
 			return err
 		}
 	}

@@ -132,7 +132,7 @@ func (r *syncRecorder) take() []string {
 	return p
 }
 
-func TestOpenSyncsNewDirectories(t *testing.T) {
+func TestFirstSyncMakesNewDatabaseDurable(t *testing.T) {
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "data")
 	var rec syncRecorder
@@ -148,14 +148,39 @@ func TestOpenSyncsNewDirectories(t *testing.T) {
 	if !s.Exists(class, id) {
 		t.Fatal("not Exists after Open")
 	}
-	must(t, db.Put("k", nil)) // so Close keeps the file
-	db.Close()
-	leaf := filepath.Dir(s.Path(class, id))
-	// Each created directory's parent, then the directory of the new file.
-	want := []string{tmp, dir, filepath.Join(dir, class), filepath.Dir(leaf), leaf}
-	if got := rec.take(); !slices.Equal(got, want) {
-		t.Errorf("synced\n%q\nwant\n%q", got, want)
+	if got := rec.take(); len(got) != 0 {
+		t.Errorf("Open synced %q, want nothing: a new database becomes durable at its first Sync", got)
 	}
+	must(t, db.Put("k", nil)) // so Close keeps the file
+	must(t, db.Sync())
+	path := s.Path(class, id)
+	leaf := filepath.Dir(path)
+	// The WAL, the new file, its directory, then the parent of each
+	// directory Open created.
+	want := []string{path + "-wal", path, leaf, filepath.Dir(leaf), filepath.Join(dir, class), dir, tmp}
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Errorf("first Sync synced\n%q\nwant\n%q", got, want)
+	}
+	must(t, db.Close())
+
+	// A second object under the same new directories finds them synced.
+	other := testID("bob")
+	db, err = s.Open(context.Background(), class, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, db.Put("k", nil))
+	must(t, db.Sync())
+	got := rec.take()
+	if len(got) < 3 || got[1] != s.Path(class, other) {
+		t.Errorf("first Sync of a second new object synced %q, want its WAL, its file and its directories", got)
+	}
+	for _, p := range got {
+		if p == dir || p == tmp {
+			t.Errorf("synced %s again", p)
+		}
+	}
+	must(t, db.Close())
 
 	db, err = s.Open(context.Background(), class, id)
 	if err != nil {
@@ -167,11 +192,44 @@ func TestOpenSyncsNewDirectories(t *testing.T) {
 	}
 }
 
-func TestOpenSyncFailure(t *testing.T) {
+func TestNewDirectoriesStayUntilSynced(t *testing.T) {
 	rec := syncRecorder{fail: fmt.Errorf("disk on fire")}
-	s := sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{SyncFile: rec.sync})
-	_, err := s.Open(context.Background(), class, testID("x"))
-	wantCode(t, err, den.EINTERNAL)
+	dir := filepath.Join(t.TempDir(), "data")
+	s := sqlite.NewStoreWithOptions(dir, sqlite.Options{SyncFile: rec.sync})
+	db, err := s.Open(context.Background(), class, testID("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, db.Put("k", nil))
+	wantCode(t, db.Sync(), den.EINTERNAL)
+	rec.mu.Lock()
+	rec.fail, rec.paths = nil, nil
+	rec.mu.Unlock()
+	must(t, db.Sync())
+	if got := rec.take(); !slices.Contains(got, dir) || !slices.Contains(got, s.Path(class, testID("x"))) {
+		t.Errorf("Sync after a failed one synced %q, want the file and every new directory again", got)
+	}
+	must(t, db.Close())
+}
+
+// A crash before a new database's first Sync can leave its file empty or
+// zero-filled. Nothing in it was acknowledged, so Open starts it again.
+func TestOpenReplacesUnsyncedNewFile(t *testing.T) {
+	for name, content := range map[string][]byte{"empty": nil, "zeros": make([]byte, 3*4096)} {
+		t.Run(name, func(t *testing.T) {
+			s := sqlite.NewStore(t.TempDir())
+			p := s.Path(class, testID("x"))
+			must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+			must(t, os.WriteFile(p, content, 0o600))
+			db := mustOpen(t, s, "x")
+			must(t, db.Put("k", []byte("v")))
+			must(t, db.Close())
+			db = mustOpen(t, s, "x")
+			if v, ok, err := db.Get("k"); err != nil || !ok || string(v) != "v" {
+				t.Fatalf("Get after reopening: %q %v %v", v, ok, err)
+			}
+		})
+	}
 }
 
 func TestOpenCorrupt(t *testing.T) {
@@ -276,5 +334,52 @@ func TestEmptyDatabaseIsRemovedOnClose(t *testing.T) {
 		if _, err := os.Stat(s.Path(class, id) + suffix); !os.IsNotExist(err) {
 			t.Errorf("%s left behind: %v", suffix, err)
 		}
+	}
+}
+
+// BenchmarkOpenNew creates an object's database, writes one key, makes it
+// durable and closes it: the first touch of a new object.
+func BenchmarkOpenNew(b *testing.B) {
+	s := sqlite.NewStore(b.TempDir())
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		db, err := s.Open(ctx, class, testID(fmt.Sprint("new-", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+		must(b, db.Begin())
+		must(b, db.Put("k", []byte("v")))
+		if _, err := db.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		must(b, db.Sync())
+		must(b, db.Close())
+	}
+}
+
+// BenchmarkReopenWrite reopens an existing object, writes one key, makes it
+// durable and closes it: an evicted object's next write.
+func BenchmarkReopenWrite(b *testing.B) {
+	s := sqlite.NewStore(b.TempDir())
+	db := mustOpen(b, s, "x")
+	must(b, db.Put("k", []byte("v")))
+	must(b, db.Close())
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		db, err := s.Open(ctx, class, testID("x"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		must(b, db.Begin())
+		must(b, db.Put("k", []byte("v2")))
+		if _, err := db.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		must(b, db.Sync())
+		must(b, db.Close())
 	}
 }

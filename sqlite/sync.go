@@ -9,10 +9,12 @@ import (
 )
 
 // Sync makes every committed write durable by fdatasyncing the WAL file. If
-// there is no WAL file there is nothing to sync: SQLite checkpoints the WAL
-// into the database file, with fsyncs, before it deletes it. The first Sync
-// after Open also fsyncs the database's directory, since SQLite creates the
-// WAL anew after it was deleted.
+// there is no WAL file there is nothing to sync: only a checkpoint removes
+// it, and that fsyncs the database file first. (Close keeps a small WAL for
+// the next session.) The first Sync after Open also fsyncs the database's
+// directory: the WAL may have been created in this session, or in an earlier
+// one that never synced it. A database that Open created is fdatasynced
+// then too, with the directories Open created on its path.
 //
 // Sync may be called from any goroutine, concurrently with the DB's other
 // methods, and after Close. It returns an EINTERNAL error if a sync fails;
@@ -25,8 +27,18 @@ func (d *DB) Sync() error {
 		return den.Errorf(den.EINTERNAL, "sync object db: %w", err)
 	}
 	if !d.dirSynced.Load() {
+		if d.created {
+			if err := d.syncFile(d.path); err != nil {
+				return den.Errorf(den.EINTERNAL, "sync object db: %w", err)
+			}
+		}
 		if err := d.syncFile(d.dir); err != nil {
 			return den.Errorf(den.EINTERNAL, "sync object db: %w", err)
+		}
+		if d.dirs != nil {
+			if err := d.dirs.sync(d.dir, d.syncFile); err != nil {
+				return den.Errorf(den.EINTERNAL, "sync object db: %w", err)
+			}
 		}
 		d.dirSynced.Store(true)
 	}

@@ -1,14 +1,9 @@
 package sqlite
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"time"
 
-	"modernc.org/libc"
-	lib "modernc.org/sqlite/lib"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
@@ -63,9 +58,6 @@ type history struct {
 // freshly opened database d, then applies a restore staged for it.
 func (d *DB) attachHistory(log Log, checkpointBytes int64) error {
 	if err := sqlitex.ExecuteTransient(d.conn, "PRAGMA wal_autocheckpoint=0", nil); err != nil {
-		return sqlError("open object db: history", err)
-	}
-	if err := setNoCheckpointOnClose(d.conn); err != nil {
 		return sqlError("open object db: history", err)
 	}
 	if checkpointBytes <= 0 {
@@ -129,12 +121,13 @@ func (d *DB) checkpoint() error {
 	return nil
 }
 
-// closeHistory runs before the connection closes. A database left empty
-// that has no history and took no write from a turn (an object addressed
-// but never written) is removed with nothing archived (keep reports false);
-// any other archives its last transactions and checkpoints, and its file is
-// kept (keep reports true), even if empty, since its history refers to it:
-// data written and deleted in one session can still be restored.
+// closeHistory runs before the connection closes, in place of Close's own
+// checkpointLarge. A database left empty that has no history and took no
+// write from a turn (an object addressed but never written) is removed with
+// nothing archived (keep reports false). Any other archives its last
+// transactions, and checkpoints if its WAL is large; its file is kept (keep
+// reports true), even if empty, since its history refers to it: data
+// written and deleted in one session can still be restored.
 func (d *DB) closeHistory(empty bool) (keep bool, err error) {
 	h := d.hist
 	if h == nil {
@@ -150,30 +143,28 @@ func (d *DB) closeHistory(empty bool) (keep bool, err error) {
 	if err := h.log.Committed(); err != nil {
 		return true, den.Errorf(den.EINTERNAL, "close object db: history: %w", err)
 	}
-	if err := d.checkpoint(); err != nil {
+	if h.log.WALSize() >= closeCheckpointBytes {
+		return true, d.checkpoint()
+	}
+	// A small WAL stays for the next session, as without history, but its
+	// transactions are archived now, with their commit times; the next
+	// open resumes after them.
+	if err := d.Sync(); err != nil {
 		return true, err
 	}
-	// The WAL is empty and SQLite will not touch it again: remove it, as
-	// SQLite's own close checkpoint would have.
-	if err := os.Remove(d.wal); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return true, den.Errorf(den.EINTERNAL, "close object db: %w", err)
+	if err := h.log.Archive(); err != nil {
+		return true, den.Errorf(den.EINTERNAL, "close object db: archive: %w", err)
 	}
 	return true, nil
 }
 
-// setNoCheckpointOnClose stops SQLite from checkpointing when the
-// connection closes (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE): a checkpoint the
-// history did not see first would lose transactions from it. The DB
-// checkpoints on close itself, after archiving.
-func setNoCheckpointOnClose(conn *sqlite.Conn) error {
-	tls, db := connTLSOf(conn), connHandleOf(conn)
-	va := libc.NewVaList(int32(1), uintptr(0))
-	if va == 0 {
-		return errors.New("sqlite: no checkpoint on close: cannot allocate memory")
-	}
-	defer libc.Xfree(tls, va)
-	if rc := sqlite.ResultCode(lib.Xsqlite3_db_config(tls, db, lib.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, va)); !rc.IsSuccess() {
-		return fmt.Errorf("sqlite: no checkpoint on close: %w", rc.ToError())
-	}
-	return nil
+// closeWithoutCheckpoint closes a DB opened only to read it (ScanAlarms):
+// a checkpoint here would move WAL frames the history has not archived
+// into the database file.
+func (d *DB) closeWithoutCheckpoint() error {
+	d.closeSQL()
+	err := closeConn(d.conn)
+	d.conn = nil
+	d.err = den.Errorf(den.EINTERNAL, "object db is closed")
+	return err
 }

@@ -6,4 +6,5 @@ import (
 	"go.uber.org/goleak"
 )
 
+// TestMain fails the package if any test leaks a goroutine.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -7,8 +7,20 @@
 package main
 
 import (
+	_ "embed"
+
 	"github.com/den-run/den/examples/counter/counter"
 	"github.com/den-run/den/serve"
 )
 
-func main() { serve.Main(counter.App()) }
+// configFile is the app's wrangler.jsonc: its bindings and migrations,
+// which agree with the bindings counter.App sets in code.
+//
+//go:embed wrangler.jsonc
+var configFile []byte
+
+func main() {
+	app := counter.App()
+	app.ConfigFile = configFile
+	serve.Main(app)
+}

@@ -8,8 +8,20 @@
 package main
 
 import (
+	_ "embed"
+
 	"github.com/den-run/den/examples/notes/notes"
 	"github.com/den-run/den/serve"
 )
 
-func main() { serve.Main(notes.App()) }
+// configFile is the app's wrangler.jsonc: its bindings and migrations,
+// which agree with the bindings notes.App sets in code.
+//
+//go:embed wrangler.jsonc
+var configFile []byte
+
+func main() {
+	app := notes.App()
+	app.ConfigFile = configFile
+	serve.Main(app)
+}

@@ -7,8 +7,20 @@
 package main
 
 import (
+	_ "embed"
+
 	"github.com/den-run/den/examples/reminders/reminders"
 	"github.com/den-run/den/serve"
 )
 
-func main() { serve.Main(reminders.App()) }
+// configFile is the app's wrangler.jsonc: its bindings and migrations,
+// which agree with the bindings reminders.App sets in code.
+//
+//go:embed wrangler.jsonc
+var configFile []byte
+
+func main() {
+	app := reminders.App()
+	app.ConfigFile = configFile
+	serve.Main(app)
+}

@@ -1,0 +1,58 @@
+package sqlite
+
+import (
+	"testing"
+
+	"modernc.org/libc"
+	lib "modernc.org/sqlite/lib"
+)
+
+func TestMemoryConfigured(t *testing.T) {
+	if configMalloc != lib.SQLITE_OK || configPagecache != lib.SQLITE_OK || configLookaside != lib.SQLITE_OK {
+		t.Fatalf("sqlite3_config: malloc %d, pagecache %d, lookaside %d, want SQLITE_OK: SQLite was initialized before the sqlite package's init", configMalloc, configPagecache, configLookaside)
+	}
+}
+
+// A page-sized allocation, as SQLite makes for an ephemeral table's pages,
+// is served from a pinned page, so freeing it unmaps nothing.
+func TestPageSizedAllocationsUsePinnedSlabs(t *testing.T) {
+	tls := libc.NewTLS()
+	defer tls.Close()
+	for _, size := range []uint64{64, 1200, 4096 + 200, 16 << 10} {
+		p := libc.Xmalloc(tls, size)
+		if p == 0 {
+			t.Fatal("malloc failed")
+		}
+		if !pinnedPages[p&^(1<<16-1)] {
+			t.Errorf("malloc(%d) came from a page that is not pinned", size)
+		}
+		libc.Xfree(tls, p)
+	}
+}
+
+// A large block SQLite frees is kept and handed out again for the same
+// size, instead of going back to the kernel.
+func TestLargeBlocksAreReused(t *testing.T) {
+	tls := libc.NewTLS()
+	defer tls.Close()
+	const size = 104 << 10 // the buffer that reads a WAL back
+	p := lib.Xsqlite3_malloc(tls, size)
+	if p == 0 {
+		t.Fatal("sqlite3_malloc failed")
+	}
+	if got := lib.Xsqlite3_msize(tls, p); got < size {
+		t.Fatalf("sqlite3_msize = %d, want at least %d", got, size)
+	}
+	lib.Xsqlite3_free(tls, p)
+	q := lib.Xsqlite3_malloc(tls, size)
+	defer lib.Xsqlite3_free(tls, q)
+	if q != p {
+		t.Fatalf("a freed %d-byte block was not reused: got %#x, freed %#x", size, q, p)
+	}
+	small := lib.Xsqlite3_malloc(tls, 100)
+	big := lib.Xsqlite3_realloc(tls, small, 200<<10)
+	if big == 0 || lib.Xsqlite3_msize(tls, big) < 200<<10 {
+		t.Fatal("sqlite3_realloc did not grow the block")
+	}
+	lib.Xsqlite3_free(tls, big)
+}
