@@ -91,6 +91,8 @@ type Storage interface {
 	// its writes do not hold the turn's reply (allowUnconfirmed). They are
 	// still made durable, in order, and a failure still resets the object.
 	Unconfirmed() KV
+	// PointInTime is the database's history: bookmarks and restores.
+	PointInTime
 }
 
 // Database is one object's storage as the runtime sees it: the user's

@@ -44,6 +44,9 @@ type actor struct {
 	block int  // BlockConcurrencyWhile depth
 	tx    int  // Storage.Transaction depth
 	gated bool // a write since Begin holds the output gate (not Unconfirmed)
+	// restart: an operator staged a restore in this turn; close the
+	// database and drop the instance when it ends (bookmark.go)
+	restart bool
 
 	alarm     *alarmRun // the alarm handler running, or nil (alarm.go)
 	alarmTx   alarmTx   // the alarm before this transaction's first alarm write
@@ -178,6 +181,7 @@ func (a *actor) handle(ev *event) {
 	}
 	if r.err != nil {
 		ev.reply <- r
+		a.restartIfAsked()
 		return
 	}
 	a.release(wrote, gated, func(err error) {
@@ -186,6 +190,7 @@ func (a *actor) handle(ev *event) {
 		}
 		ev.reply <- r
 	})
+	a.restartIfAsked()
 }
 
 // release opens the output gate for a turn's result. It sends at once when
@@ -236,6 +241,7 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 			return result{err: a.errorf(den.AsError(err))}, false, false
 		}
 		a.db = db
+		a.afterOpen(ev.ctx)
 	}
 	a.gated = false
 	if err := a.db.Begin(); err != nil {

@@ -24,6 +24,9 @@ type Config struct {
 	// Alarms is told of alarms before the turns that set them commit (see
 	// den.AlarmScheduler); nil stores alarms without scheduling them.
 	Alarms den.AlarmScheduler
+	// TempDir holds the temporary copy of a database being imported
+	// (Host.Import), os.TempDir() when empty.
+	TempDir string
 }
 
 // Host is the node's registry of live objects and implements den.Dispatcher.

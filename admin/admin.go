@@ -39,6 +39,9 @@ type Config struct {
 	// Logger receives one line per query, for the audit trail;
 	// slog.Default() when nil.
 	Logger *slog.Logger
+	// Recovery serves the point-in-time recovery endpoints (recovery.go);
+	// they answer 501 when it is nil.
+	Recovery den.Recovery
 }
 
 // Handler serves the operator API. It is safe for concurrent use.
@@ -66,8 +69,14 @@ func New(cfg Config) (*Handler, error) {
 		h.log = slog.Default()
 	}
 	h.mux.HandleFunc("POST /v1/namespaces/{namespace}/objects/{id}/sql", h.sql)
+	h.mux.HandleFunc("GET /v1/namespaces/{namespace}/objects/{id}/bookmark", h.bookmark)
+	h.mux.HandleFunc("POST /v1/namespaces/{namespace}/objects/{id}/restore", h.restore)
+	h.mux.HandleFunc("GET /v1/namespaces/{namespace}/objects/{id}/export", h.export)
+	h.mux.HandleFunc("POST /v1/namespaces/{namespace}/objects/{id}/fork", h.fork)
+	h.mux.HandleFunc("POST /v1/namespaces/{namespace}/objects/{id}/import", h.importDB)
+	h.mux.HandleFunc("GET /v1/namespaces/{namespace}/objects/{id}/history", h.historyInfo)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: the operator API has POST /v1/namespaces/{namespace}/objects/{id}/sql")
+		writeError(w, http.StatusNotFound, "no such endpoint: the operator API has "+routes)
 	})
 	return h, nil
 }

@@ -4,7 +4,7 @@
 //
 // Every request needs the header "Authorization: Bearer <token>", compared
 // in constant time; [LoadToken] keeps the token in a file of the data
-// directory, created on first start. The one endpoint is the SQL console:
+// directory, created on first start. The SQL console:
 //
 //	POST /v1/namespaces/{namespace}/objects/{id}/sql
 //	{"sql": "SELECT …", "params": [1, "two", null, {"base64": "AAE="}]}
@@ -20,4 +20,17 @@
 // for the ID made from a name. BLOBs in rows are base64 text; a REAL that is
 // infinite is the string "Infinity" or "-Infinity". A failed statement rolls
 // back the whole request's writes.
+//
+// Point-in-time recovery (recovery.go), through Config.Recovery (actor.Host):
+//
+//	GET  …/objects/{id}/bookmark[?at=<unix ms or RFC 3339>]   {"bookmark": "..."}
+//	POST …/objects/{id}/restore {"bookmark": "..."}           {"id": "...", "undo": "..."}
+//	GET  …/objects/{id}/export[?bookmark=...]                 the database, a standalone SQLite file
+//	POST …/objects/{id}/fork {"bookmark": "...", "to": "..."} {"id": "<to>", "undo": "..."}
+//	POST …/objects/{id}/import (body: a SQLite file)          {"id": "...", "undo": "..."}
+//	GET  …/objects/{id}/history                               {"oldest", "newest", "bytes", "retention"}
+//
+// A restore applies at once: a live instance is reset and constructed again
+// by its next event. A fork copies the state (not the alarm) into another
+// object and leaves the source untouched; "bookmark" empty means now.
 package admin

@@ -47,7 +47,7 @@ func (s *Server) openAdmin(ctx context.Context, host *actor.Host, env *den.Env) 
 			s.log.Info("created the admin token", "file", path)
 		}
 	}
-	h, err := admin.New(admin.Config{Env: env, Runner: host, Token: token, Logger: s.log})
+	h, err := admin.New(admin.Config{Env: env, Runner: host, Token: token, Logger: s.log, Recovery: host})
 	if err != nil {
 		return err
 	}

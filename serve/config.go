@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/den-run/den"
 	"github.com/den-run/den/config"
@@ -55,8 +54,8 @@ func fileSetting(p *config.Project, flag string) (value, source string, ok bool)
 }
 
 // parseProjectSettings reads the den section's settings that have no flag:
-// per-class size caps, and the point-in-time recovery retention (checked
-// now, used once recovery lands).
+// per-class size caps; and it checks the point-in-time recovery retention
+// (--pitr-retention reads it from the file).
 func parseProjectSettings(cfg *Config, p *config.Project, bad func(value, source, want string) error) error {
 	if p == nil {
 		return nil
@@ -73,8 +72,8 @@ func parseProjectSettings(cfg *Config, p *config.Project, bad func(value, source
 		cfg.ClassMaxDatabaseBytes[class] = n
 	}
 	if s, ok := p.Den.Settings["pitr_retention"]; ok {
-		if d, err := time.ParseDuration(s.Value); err != nil || d <= 0 {
-			return bad(s.Value, "den.pitr_retention at "+s.Pos.String(), "a positive duration such as 720h")
+		if _, err := ParseRetention(s.Value); err != nil {
+			return bad(s.Value, "den.pitr_retention at "+s.Pos.String(), "a duration such as 30d, 720h or 0 (off)")
 		}
 	}
 	return nil

@@ -90,6 +90,7 @@ var settings = []setting{
 	{"log-level", "DEN_LOG_LEVEL", "LEVEL", "info", "debug, info, warn or error"},
 	{"log-format", "DEN_LOG_FORMAT", "FORMAT", "text", "text or json"},
 	{"max-live", "DEN_MAX_LIVE", "N", strconv.Itoa(DefaultMaxLive), "most objects kept in memory at once"},
+	{"pitr-retention", "DEN_PITR_RETENTION", "DURATION", "30d", "how far back point-in-time recovery reaches (bookmarks, restore, fork); 0 keeps no history"},
 	{"sync-mode", "DEN_SYNC_MODE", "MODE", string(commit.Auto), "how writes become durable: auto, fdatasync (each WAL file) or syncfs (the filesystem)"},
 }
 
@@ -195,6 +196,9 @@ func parse(app App, args []string, getenv func(string) string, stderr io.Writer)
 		return Config{}, err
 	}
 	cfg.Project = project
+	if err := parseRetention(&cfg, lookup, bad); err != nil {
+		return Config{}, err
+	}
 	v, source = lookup("log-level")
 	switch strings.ToLower(v) {
 	case "debug":

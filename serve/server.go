@@ -18,6 +18,7 @@ import (
 	"github.com/den-run/den/config"
 	"github.com/den-run/den/gateway"
 	"github.com/den-run/den/keyring"
+	"github.com/den-run/den/pitr"
 	"github.com/den-run/den/sqlite"
 )
 
@@ -49,6 +50,11 @@ type Config struct {
 	// overrides it for the classes it names (per namespace).
 	MaxDatabaseBytes      int64
 	ClassMaxDatabaseBytes map[string]int64
+	// Retention is how far back point-in-time recovery reaches
+	// (den.DefaultRetention, 30 days, when zero; NoHistory keeps none);
+	// ClassRetention overrides it for the classes it names (pitr.go).
+	Retention      time.Duration
+	ClassRetention map[string]time.Duration
 	// AdminAddr is where the operator API (package admin) listens: "" or
 	// "off" for nowhere, "127.0.0.1:0" for a free port. AdminToken is its
 	// bearer token; when empty, the token in <Data>/admin.token, created
@@ -92,6 +98,7 @@ type Server struct {
 	runner  *alarm.Runner     // delivers due alarms
 	gw      *gateway.Server
 	admin   *gateway.Server // the operator API, or nil (admin.go)
+	history *pitr.Archive   // point-in-time history, or nil (pitr.go)
 	env     *den.Env
 	closing chan struct{} // made by the first Close, closed when it returns
 
@@ -219,8 +226,13 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		s.log.Warn("max-live lowered to fit the open-file limit: each live object holds 2 files (its database and its WAL), and connections and syncs need the rest; raise the limit (ulimit -n) to keep more objects in memory",
 			"max_live", s.cfg.MaxLive, "lowered_to", maxLive, "open_file_limit", openFileLimit())
 	}
+	if err := writeRecord(data, s.app.Bindings, s.cfg); err != nil {
+		return err
+	}
+	history := s.cfg.archive(data)
 	host := actor.New(actor.Config{
-		Store:       sqlite.NewStoreWithOptions(objects, s.cfg.storeOptions()),
+		Store:       sqlite.NewStoreWithOptions(objects, withHistory(s.cfg.storeOptions(), history)),
+		TempDir:     data,
 		Committer:   committer,
 		IdleTimeout: s.cfg.IdleTimeout,
 		MaxLive:     maxLive,
@@ -263,7 +275,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return err
 	}
 	s.unlock, s.host, s.commit, s.gw, s.env = unlock, host, barrier, gw, env
-	s.alarms, s.runner = alarms, runner
+	s.alarms, s.runner, s.history = alarms, runner, history
 	s.log.Info("listening", "addr", gw.BoundAddr(), "app", s.app.name(), "data", data)
 	return nil
 }

@@ -137,7 +137,7 @@ func readAlarm(ctx context.Context, path string, syncFile func(string) error) (t
 		return time.Time{}, false, err
 	}
 	at, ok, err := d.GetAlarm()
-	if cerr := d.Close(); err == nil && cerr != nil {
+	if cerr := d.closeWithoutCheckpoint(); err == nil && cerr != nil {
 		err = cerr
 	}
 	return at, ok, err

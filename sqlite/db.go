@@ -52,6 +52,8 @@ type DB struct {
 	savepoints []savepoint // Transaction's, by depth
 
 	sql sqlState // the SQL API: sandbox, statement cache, open cursors (sql.go)
+
+	hist *history // point-in-time history (wal.go); nil without one
 }
 
 var _ den.Database = (*DB)(nil)
@@ -171,6 +173,10 @@ func (d *DB) Commit() (wrote bool, err error) {
 		d.err = sqlError("commit", err)
 		return false, d.err
 	}
+	if err := d.afterCommit(); err != nil { // point-in-time history (wal.go)
+		d.err = err
+		return false, d.err
+	}
 	wrote = d.dirty
 	d.inTurn, d.dirty = false, false
 	return wrote, nil
@@ -206,7 +212,11 @@ func (d *DB) Close() error {
 		}
 	}
 	empty := first == nil && d.err == nil && d.empty()
-	if !empty && first == nil && d.err == nil {
+	keep, err := d.closeHistory(empty) // point-in-time history (wal.go)
+	if err != nil && first == nil {
+		first = err
+	}
+	if d.hist == nil && !empty && first == nil && d.err == nil {
 		first = d.checkpointLarge()
 	}
 	if err := closeConn(d.conn); err != nil && first == nil {
@@ -214,7 +224,7 @@ func (d *DB) Close() error {
 	}
 	d.conn = nil
 	d.err = den.Errorf(den.EINTERNAL, "object db is closed")
-	if empty && first == nil {
+	if empty && first == nil && !keep {
 		// An object that stores nothing leaves no file behind, so stubs
 		// for names that never write (a GET of an unknown counter, a
 		// scan of random names) do not fill the disk.

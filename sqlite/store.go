@@ -34,6 +34,13 @@ type Options struct {
 	// the statement is interrupted and the object reset (an ETIMEOUT error).
 	// Zero means den.DefaultMaxSQLStatementTime (30 s).
 	MaxStatementTime time.Duration
+	// History, when set, returns the point-in-time history of each
+	// database Open opens (pitr.Archive.Open, wired by serve): the DB then
+	// checkpoints itself, archiving the WAL first (wal.go).
+	// CheckpointBytes is the WAL size that triggers a checkpoint after a
+	// commit, DefaultCheckpointBytes when zero.
+	History         func(class string, id den.ID) Log
+	CheckpointBytes int64
 }
 
 // Store opens the databases of objects under one directory. Open is safe for
@@ -45,6 +52,8 @@ type Store struct {
 	classMax map[string]int64 // per-class size caps
 	dirs     *newDirs         // directories created and not yet synced
 	stmtTime time.Duration    // Options.MaxStatementTime
+	history  func(class string, id den.ID) Log
+	ckptSize int64
 }
 
 var _ den.Store = (*Store)(nil)
@@ -55,7 +64,8 @@ func NewStore(dir string) *Store { return NewStoreWithOptions(dir, Options{}) }
 
 // NewStoreWithOptions is NewStore with opts.
 func NewStoreWithOptions(dir string, opts Options) *Store {
-	s := &Store{dir: dir, syncFile: opts.SyncFile, maxBytes: opts.MaxDatabaseBytes, classMax: maps.Clone(opts.ClassMaxDatabaseBytes), dirs: &newDirs{}, stmtTime: opts.MaxStatementTime}
+	s := &Store{dir: dir, syncFile: opts.SyncFile, maxBytes: opts.MaxDatabaseBytes, classMax: maps.Clone(opts.ClassMaxDatabaseBytes), dirs: &newDirs{}, stmtTime: opts.MaxStatementTime,
+		history: opts.History, ckptSize: opts.CheckpointBytes}
 	if s.syncFile == nil {
 		s.syncFile = syncPath
 	}
@@ -146,6 +156,12 @@ func (s *Store) Open(ctx context.Context, class string, id den.ID) (den.Database
 	if err := d.setMaxSize(s.MaxDatabaseBytes(class)); err != nil {
 		d.Close()
 		return nil, sqlError("open object db: size cap", err)
+	}
+	if s.history != nil { // point-in-time history (wal.go)
+		if err := d.attachHistory(s.history(class, id), s.ckptSize); err != nil {
+			d.Close()
+			return nil, err
+		}
 	}
 	return d, nil
 }

@@ -1,0 +1,564 @@
+package pitr
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/den-run/den"
+)
+
+// Log is the history of one object's database while the database is open.
+// It is used by the database's owner alone, from one goroutine.
+//
+// Its life: [Log.Attach] once the database connection is open (and before
+// anything checkpoints), [Log.Committed] after every COMMIT, [Log.Archive]
+// before every checkpoint (after the WAL was made durable) and
+// [Log.Checkpointed] after it, [Log.Close] when the database closes.
+type Log struct {
+	a     *Archive
+	class string
+	id    den.ID
+	dir   string
+	ret   time.Duration
+
+	db, walPath string
+	attached    bool
+
+	// The history on disk.
+	bases     []uint64          // complete snapshot+log pairs, oldest first
+	baseInfo  map[uint64]txInfo // each pair's snapshot transaction
+	pageSize  int               // of the history; 0 until known
+	cur       *os.File          // the newest log, or nil
+	curSize   int64
+	sinceSnap int64                 // bytes of records in the newest log
+	last      txInfo                // the newest archived transaction
+	rebase    *txInfo               // a snapshot of the database file to write first, or nil
+	index     map[uint64][]txRecord // each log's records, loaded for lookups
+
+	// The write-ahead log.
+	wal      *os.File
+	hdr      walHeader
+	hasHdr   bool
+	scanEnd  int64       // end of the last commit frame seen
+	c1, c2   uint32      // the running checksum at scanEnd
+	pending  []pendingTx // committed and not archived, in order
+	nextTxid uint64
+	lastTime int64
+	buf      []byte
+}
+
+// pendingTx is a transaction still only in the WAL.
+type pendingTx struct {
+	txInfo
+	start int64
+}
+
+// Attach reads the history's tail and the database's WAL and works out how
+// they relate: frames the history already holds are skipped; a database the
+// history does not explain (its first attach, or a file changed behind the
+// history's back) gets a new snapshot at the next Archive. Transactions
+// found in the WAL are dated by the WAL file's modification time. db is the
+// database file; its WAL is db + "-wal".
+func (l *Log) Attach(db string) error {
+	if l.attached {
+		return errors.New("pitr: log already attached")
+	}
+	l.attached = true
+	l.db, l.walPath = db, db+"-wal"
+	l.baseInfo = map[uint64]txInfo{}
+	l.index = map[uint64][]txRecord{}
+	if err := l.loadHistory(); err != nil {
+		return fmt.Errorf("read history: %w", err)
+	}
+	dbSize, err := fileSize(db)
+	if err != nil {
+		return err
+	}
+	wal, err := os.Open(l.walPath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	l.wal = wal
+	consistent := len(l.bases) > 0
+	resumed := false
+	if consistent && l.wal != nil && l.readWALHeader() && l.last.walEnd > 0 &&
+		l.hdr.salt1 == l.last.salt1 && l.hdr.salt2 == l.last.salt2 {
+		// The WAL the newest archived transaction came from: resume
+		// after it if its commit frame is still there. If it is not,
+		// nothing is known about the database file: start again.
+		c1, c2, err := frameChecksumAt(l.wal, l.last.walEnd-l.hdr.frameSize())
+		if err == nil && uint64(c1)<<32|uint64(c2) == l.last.hash {
+			l.scanEnd, l.c1, l.c2 = l.last.walEnd, c1, c2
+			resumed = true
+		} else {
+			consistent = false
+			l.scanEnd, l.c1, l.c2 = walHeaderSize, l.hdr.c1, l.hdr.c2
+		}
+	}
+	if consistent && !resumed {
+		// Every earlier WAL was archived before it was checkpointed, so
+		// the database file holds the newest archived state.
+		consistent = l.pageSize > 0 && dbSize == int64(l.last.dbPages)*int64(l.pageSize)
+	}
+	l.nextTxid = l.last.txid + 1
+	l.lastTime = l.last.time
+	if !consistent {
+		r := txInfo{txid: l.nextTxid, time: l.stamp(l.a.now()), hash: randomHash()}
+		l.rebase = &r
+		l.nextTxid++
+		if l.wal != nil && !l.hasHdr {
+			l.readWALHeader()
+		}
+	}
+	if l.hasHdr {
+		var at time.Time
+		if fi, err := l.wal.Stat(); err == nil {
+			at = fi.ModTime()
+		}
+		if err := l.scan(at); err != nil {
+			return err
+		}
+	}
+	return l.prune()
+}
+
+// loadHistory reads the pairs on disk and the newest log's tail, cutting
+// off a torn record.
+func (l *Log) loadHistory() error {
+	bases, err := listPairs(l.dir)
+	if err != nil {
+		return err
+	}
+	for _, b := range bases {
+		h, err := l.readLogHeader(b)
+		if err != nil {
+			return err
+		}
+		l.baseInfo[b] = h.base
+		l.pageSize = h.pageSize
+	}
+	l.bases = bases
+	if len(bases) == 0 {
+		return nil
+	}
+	newest := bases[len(bases)-1]
+	f, err := os.OpenFile(filepath.Join(l.dir, logName(newest)), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	l.cur = f
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	l.last = l.baseInfo[newest]
+	end, last, err := l.tail(f, size)
+	if err != nil {
+		return err
+	}
+	if end != size {
+		// A crash tore the last append: cut it off.
+		if err := f.Truncate(end); err != nil {
+			return err
+		}
+		if err := l.a.syncFile(f.Name()); err != nil {
+			return err
+		}
+	}
+	if last != nil {
+		l.last = last.txInfo
+	}
+	l.curSize, l.sinceSnap = end, end-logHeaderSize
+	return nil
+}
+
+// tail returns the end of the last valid record of log f of size bytes and
+// that record (nil if there is none). It reads the last record through its
+// footer and falls back to reading the whole log if that fails.
+func (l *Log) tail(f *os.File, size int64) (int64, *txRecord, error) {
+	if size <= logHeaderSize {
+		return logHeaderSize, nil, nil
+	}
+	foot := make([]byte, footerSize)
+	if _, err := f.ReadAt(foot, size-footerSize); err == nil && binary.LittleEndian.Uint32(foot[4:]) == footerMagic {
+		n := int64(binary.LittleEndian.Uint64(foot[8:]))
+		if n > 0 && n <= size-logHeaderSize {
+			rec, _, err := readRecord(f, size-n, size, l.pageSize, false)
+			if err == nil {
+				return size, &rec, nil
+			}
+		}
+	}
+	var last *txRecord
+	off := int64(logHeaderSize)
+	for off < size {
+		rec, _, err := readRecord(f, off, size, l.pageSize, false)
+		if err != nil {
+			break
+		}
+		last = &rec
+		off += recordLen(rec.frames, l.pageSize)
+	}
+	return off, last, nil
+}
+
+func (l *Log) readLogHeader(base uint64) (logHeader, error) {
+	f, err := os.Open(filepath.Join(l.dir, logName(base)))
+	if err != nil {
+		return logHeader{}, err
+	}
+	defer f.Close()
+	b := make([]byte, logHeaderSize)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return logHeader{}, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return decodeLogHeader(b)
+}
+
+// readWALHeader reads the WAL's header if it has a valid one and reports
+// whether it does. A new header starts a new WAL: nothing of it is
+// archived yet.
+func (l *Log) readWALHeader() bool {
+	b := make([]byte, walHeaderSize)
+	if _, err := l.wal.ReadAt(b, 0); err != nil {
+		return false
+	}
+	h, err := parseWALHeader(b)
+	if err != nil {
+		return false
+	}
+	l.hdr, l.hasHdr = h, true
+	l.scanEnd, l.c1, l.c2 = walHeaderSize, h.c1, h.c2
+	if l.pageSize != 0 && l.pageSize != h.pageSize && l.rebase == nil {
+		// The page size changed (VACUUM): the history starts again.
+		r := txInfo{txid: l.nextTxid, time: l.stamp(l.a.now()), hash: randomHash()}
+		l.rebase = &r
+		l.nextTxid++
+	}
+	return true
+}
+
+// Committed records the transactions committed to the WAL since the last
+// call, dated now. Call it after every COMMIT (a call that finds nothing new
+// costs one small read).
+func (l *Log) Committed() error {
+	if l.wal == nil {
+		f, err := os.Open(l.walPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("history: open WAL: %w", err)
+		}
+		l.wal = f
+	}
+	if !l.hasHdr && !l.readWALHeader() {
+		return nil
+	}
+	return l.scan(l.a.now())
+}
+
+// scan records the transactions after scanEnd, dated at.
+func (l *Log) scan(at time.Time) error {
+	txs, err := scanWAL(l.wal, l.hdr, l.scanEnd, l.c1, l.c2, &l.buf)
+	if err != nil {
+		return fmt.Errorf("history: read WAL: %w", err)
+	}
+	for _, tx := range txs {
+		t := txInfo{txid: l.nextTxid, time: l.stamp(at), hash: tx.hash(), dbPages: tx.dbPages,
+			salt1: l.hdr.salt1, salt2: l.hdr.salt2, walEnd: tx.end}
+		l.nextTxid++
+		l.pending = append(l.pending, pendingTx{txInfo: t, start: tx.start})
+		l.scanEnd, l.c1, l.c2 = tx.end, tx.c1, tx.c2
+	}
+	return nil
+}
+
+// stamp returns t as a transaction time: never before the previous one.
+func (l *Log) stamp(t time.Time) int64 {
+	n := t.UnixNano()
+	if n <= l.lastTime {
+		n = l.lastTime + 1
+	}
+	l.lastTime = n
+	return n
+}
+
+// WALSize returns how far the WAL holds committed frames, in bytes.
+func (l *Log) WALSize() int64 { return l.scanEnd }
+
+// Empty reports whether the history holds nothing yet: no transaction was
+// ever archived for the object.
+func (l *Log) Empty() bool { return len(l.bases) == 0 }
+
+// Archive appends the transactions committed to the WAL since the last
+// Archive to the history, and makes them durable. The caller must have made
+// the WAL durable first, so that the history never holds a transaction a
+// crash could take back from the database.
+func (l *Log) Archive() error {
+	if len(l.pending) == 0 && l.rebase == nil {
+		return nil
+	}
+	if l.rebase != nil || l.cur == nil {
+		if err := l.snapshotRebase(); err != nil {
+			return fmt.Errorf("history: snapshot: %w", err)
+		}
+	}
+	if len(l.pending) == 0 {
+		return nil
+	}
+	fs := l.hdr.frameSize()
+	var size int64
+	for _, p := range l.pending {
+		size += recordLen(int((p.walEnd-p.start)/fs), l.pageSize)
+	}
+	// The transactions' frames are contiguous in the WAL: read them at once.
+	first := l.pending[0].start
+	frames := make([]byte, l.pending[len(l.pending)-1].walEnd-first)
+	if _, err := l.wal.ReadAt(frames, first); err != nil {
+		return fmt.Errorf("history: read WAL: %w", err)
+	}
+	out := make([]byte, 0, size)
+	for _, p := range l.pending {
+		n := int((p.walEnd - p.start) / fs)
+		start := len(out)
+		out = append(out, p.encodeHeader(n)...)
+		for off := p.start - first; off < p.walEnd-first; off += fs {
+			frame := frames[off : off+fs]
+			out = append(out, frame[0:4]...) // the page number, big-endian as in the WAL
+			out = append(out, frame[frameHeaderSize:]...)
+		}
+		crc := crc32c(out[start:])
+		out = append(out, encodeFooter(crc, int64(len(out)-start)+footerSize)...)
+	}
+	if _, err := l.cur.WriteAt(out, l.curSize); err != nil {
+		return fmt.Errorf("history: append: %w", err)
+	}
+	if err := l.a.syncFile(l.cur.Name()); err != nil {
+		return fmt.Errorf("history: sync: %w", err)
+	}
+	base := l.bases[len(l.bases)-1]
+	off := l.curSize
+	for _, p := range l.pending {
+		n := int((p.walEnd - p.start) / fs)
+		if idx, ok := l.index[base]; ok {
+			l.index[base] = append(idx, txRecord{txInfo: p.txInfo, off: off, frames: n})
+		}
+		off += recordLen(n, l.pageSize)
+	}
+	l.curSize += int64(len(out))
+	l.sinceSnap += int64(len(out))
+	l.last = l.pending[len(l.pending)-1].txInfo
+	l.pending = l.pending[:0]
+	return nil
+}
+
+// Checkpointed tells the log that the database was checkpointed and its WAL
+// truncated: the database file now holds the newest archived state. Every
+// committed transaction must have been archived. It takes a snapshot when
+// the newest log has grown past the database's size, and prunes the history
+// past the retention window.
+func (l *Log) Checkpointed() error {
+	if len(l.pending) > 0 {
+		return errors.New("history: checkpointed with transactions not archived")
+	}
+	l.hasHdr, l.scanEnd, l.c1, l.c2 = false, 0, 0, 0
+	if l.cur != nil && l.rebase == nil {
+		size, err := fileSize(l.db)
+		if err != nil {
+			return err
+		}
+		if l.sinceSnap > 0 && l.sinceSnap >= max(size, minSnapshotBytes) {
+			if err := l.writePair(l.last, size); err != nil {
+				return fmt.Errorf("history: snapshot: %w", err)
+			}
+		}
+	}
+	return l.prune()
+}
+
+// minSnapshotBytes is the least log growth that starts a new snapshot, so
+// that a tiny database is not copied at every checkpoint.
+const minSnapshotBytes = 64 << 20
+
+// snapshotRebase writes the pair that starts the history, or starts it
+// again: the database file as it is (it changes only at checkpoints, which
+// follow an Archive) as the state after the rebase transaction.
+func (l *Log) snapshotRebase() error {
+	if l.rebase == nil {
+		// No pair yet and no rebase: cannot happen, as Attach sets one
+		// for an empty history.
+		return errors.New("history has no snapshot")
+	}
+	size, err := fileSize(l.db)
+	if err != nil {
+		return err
+	}
+	if l.hasHdr {
+		l.pageSize = l.hdr.pageSize
+	} else if l.pageSize == 0 {
+		l.pageSize = dbPageSize(l.db)
+	}
+	r := *l.rebase
+	r.dbPages = uint32(size / int64(l.pageSize))
+	if err := l.writePair(r, size); err != nil {
+		return err
+	}
+	l.last, l.rebase = r, nil
+	return nil
+}
+
+// writePair copies the database file as the snapshot of base and starts an
+// empty log after it, then makes both durable. size is the file's size.
+func (l *Log) writePair(base txInfo, size int64) error {
+	if err := l.a.mkdirs(l.dir); err != nil {
+		return err
+	}
+	snap := filepath.Join(l.dir, snapName(base.txid))
+	if err := l.copyDurably(l.db, snap, size); err != nil {
+		return err
+	}
+	logPath := filepath.Join(l.dir, logName(base.txid))
+	tmp := logPath + ".tmp"
+	hdr := logHeader{pageSize: l.pageSize, base: base}
+	if err := os.WriteFile(tmp, hdr.encode(), 0o600); err != nil {
+		return err
+	}
+	if err := l.a.syncFile(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, logPath); err != nil {
+		return err
+	}
+	if err := l.a.syncFile(l.dir); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(logPath, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if l.cur != nil {
+		l.cur.Close()
+	}
+	l.cur, l.curSize, l.sinceSnap = f, logHeaderSize, 0
+	l.bases = append(l.bases, base.txid)
+	l.baseInfo[base.txid] = base
+	l.index[base.txid] = []txRecord{}
+	return nil
+}
+
+// copyDurably copies the first size bytes of src to dst through a temporary
+// file, synced before it is renamed into place.
+func (l *Log) copyDurably(src, dst string, size int64) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, io.LimitReader(in, size))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = l.a.syncFile(tmp)
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// prune deletes the pairs that no bookmark within the retention window
+// needs: those older than the newest pair whose snapshot is at or before
+// the window's start.
+func (l *Log) prune() error {
+	cutoff := l.a.now().Add(-l.ret).UnixNano()
+	keep := 0
+	for i, b := range l.bases {
+		if l.baseInfo[b].time <= cutoff {
+			keep = i
+		}
+	}
+	if keep == 0 {
+		return nil
+	}
+	for _, b := range l.bases[:keep] {
+		for _, name := range []string{logName(b), snapName(b)} {
+			if err := os.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("history: prune: %w", err)
+			}
+		}
+		delete(l.baseInfo, b)
+		delete(l.index, b)
+	}
+	l.bases = append(l.bases[:0], l.bases[keep:]...)
+	return nil
+}
+
+// Close closes the log's files. The history stays on disk.
+func (l *Log) Close() error {
+	var first error
+	for _, f := range []*os.File{l.cur, l.wal} {
+		if f != nil {
+			if err := f.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	l.cur, l.wal = nil, nil
+	return first
+}
+
+func fileSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// dbPageSize reads the page size from a database file's header, 4096 if it
+// has none.
+func dbPageSize(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 4096
+	}
+	defer f.Close()
+	var b [2]byte
+	if _, err := f.ReadAt(b[:], 16); err != nil {
+		return 4096
+	}
+	n := int(binary.BigEndian.Uint16(b[:]))
+	if n == 1 {
+		return 65536
+	}
+	if n < 512 || n&(n-1) != 0 {
+		return 4096
+	}
+	return n
+}
+
+func randomHash() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}

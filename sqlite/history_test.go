@@ -1,0 +1,316 @@
+package sqlite_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+
+	"github.com/den-run/den"
+	"github.com/den-run/den/pitr"
+	dsqlite "github.com/den-run/den/sqlite"
+)
+
+// historyStore returns a Store under dir whose databases keep history under
+// dir/history, checkpointing when the WAL passes ckpt bytes.
+func historyStore(dir string, ckpt int64) (*dsqlite.Store, *pitr.Archive) {
+	a := pitr.New(filepath.Join(dir, "history"), pitr.Options{})
+	s := dsqlite.NewStoreWithOptions(filepath.Join(dir, "objects"), dsqlite.Options{
+		History:         func(class string, id den.ID) dsqlite.Log { return a.Open(class, id) },
+		CheckpointBytes: ckpt,
+	})
+	return s, a
+}
+
+func openHistory(tb testing.TB, s *dsqlite.Store, name string) den.HistoryDatabase {
+	tb.Helper()
+	db, err := s.Open(context.Background(), class, testID(name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db.(den.HistoryDatabase)
+}
+
+// turn runs fn in a transaction, commits and syncs.
+func turn(tb testing.TB, db den.Database, fn func()) {
+	tb.Helper()
+	must(tb, db.Begin())
+	fn()
+	if _, err := db.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+	must(tb, db.Sync())
+}
+
+func bookmark(tb testing.TB, db den.HistoryDatabase) string {
+	tb.Helper()
+	b, err := db.CurrentBookmark()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// state describes what a database holds: its KV pairs and its user tables.
+func state(tb testing.TB, db den.Database) string {
+	tb.Helper()
+	tables, err := dsqlite.QueryStrings(db, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE '\_cf\_%' ESCAPE '\' ORDER BY name`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kv, err := dsqlite.QueryStrings(db, "SELECT key || '=' || CAST(value AS TEXT) FROM _cf_KV ORDER BY key")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return "tables[" + strings.Join(tables, ",") + "] kv[" + strings.Join(kv, ",") + "]"
+}
+
+// fileState is state for a standalone database file.
+func fileState(tb testing.TB, path string) string {
+	tb.Helper()
+	conn, err := sqlite.OpenConn(path, sqlite.OpenReadOnly)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close()
+	var tables, kv []string
+	var check string
+	must(tb, sqlitex.ExecuteTransient(conn, "PRAGMA quick_check", &sqlitex.ExecOptions{ResultFunc: func(s *sqlite.Stmt) error { check = s.ColumnText(0); return nil }}))
+	if check != "ok" {
+		tb.Fatalf("quick_check: %s", check)
+	}
+	must(tb, sqlitex.ExecuteTransient(conn, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE '\_cf\_%' ESCAPE '\' ORDER BY name`, &sqlitex.ExecOptions{ResultFunc: func(s *sqlite.Stmt) error { tables = append(tables, s.ColumnText(0)); return nil }}))
+	must(tb, sqlitex.ExecuteTransient(conn, "SELECT key || '=' || CAST(value AS TEXT) FROM _cf_KV ORDER BY key", &sqlitex.ExecOptions{ResultFunc: func(s *sqlite.Stmt) error { kv = append(kv, s.ColumnText(0)); return nil }}))
+	return "tables[" + strings.Join(tables, ",") + "] kv[" + strings.Join(kv, ",") + "]"
+}
+
+// script writes a few states, returning each state's bookmark and
+// description.
+func script(tb testing.TB, db den.HistoryDatabase) (marks, states []string) {
+	tb.Helper()
+	steps := []func(){
+		func() { must(tb, db.Put("a", []byte("1"))) },
+		func() {
+			must(tb, db.Put("a", []byte("2")))
+			must(tb, dsqlite.Exec(db, "CREATE TABLE t (x); INSERT INTO t VALUES (1)"))
+		},
+		func() { must(tb, dsqlite.Exec(db, "INSERT INTO t SELECT x+1 FROM t; CREATE INDEX tx ON t(x)")) },
+		func() { must(tb, db.Put("b", []byte(strings.Repeat("big", 5000)))) },
+		func() {
+			must(tb, dsqlite.Exec(db, "DROP TABLE t"))
+			must(tb, db.Put("a", []byte("3")))
+		},
+		func() { must(tb, db.DeleteAll()) },
+	}
+	for _, step := range steps {
+		turn(tb, db, step)
+		marks = append(marks, bookmark(tb, db))
+		states = append(states, state(tb, db))
+	}
+	return marks, states
+}
+
+func TestHistoryRestoresEveryState(t *testing.T) {
+	for _, ckpt := range []int64{1, 1 << 30} { // a checkpoint after every commit, or none until close
+		t.Run(map[int64]string{1: "checkpoint every commit", 1 << 30: "checkpoint at close"}[ckpt], func(t *testing.T) {
+			dir := t.TempDir()
+			s, _ := historyStore(dir, ckpt)
+			db := openHistory(t, s, "x")
+			marks, states := script(t, db)
+			for i := 1; i < len(marks); i++ {
+				if marks[i] <= marks[i-1] {
+					t.Fatalf("bookmarks do not sort in time order: %s then %s", marks[i-1], marks[i])
+				}
+			}
+			// Every state, rebuilt from the history while the database is open.
+			for i, m := range marks {
+				f, err := db.Image(m)
+				if err != nil {
+					t.Fatalf("image %d: %v", i, err)
+				}
+				p := filepath.Join(t.TempDir(), "image.sqlite")
+				out, _ := os.Create(p)
+				io.Copy(out, f)
+				out.Close()
+				f.Close()
+				if got := fileState(t, p); got != states[i] {
+					t.Errorf("image at step %d: %s, want %s", i, got, states[i])
+				}
+			}
+			// Restore each state in turn, through closing and reopening.
+			for _, i := range []int{1, 3, 0, 5, 2} {
+				must(t, db.StageRestore(marks[i]))
+				must(t, db.Close())
+				db = openHistory(t, s, "x")
+				if !db.Restored() {
+					t.Fatal("Restored() is false after a staged restore")
+				}
+				if got := state(t, db); got != states[i] {
+					t.Errorf("restored step %d: %s, want %s", i, got, states[i])
+				}
+			}
+			must(t, db.Close())
+		})
+	}
+}
+
+func TestHistoryBookmarkForTime(t *testing.T) {
+	s, _ := historyStore(t.TempDir(), 1<<30)
+	db := openHistory(t, s, "x")
+	defer db.Close()
+	var marks []string
+	var times []time.Time
+	for i := range 3 {
+		turn(t, db, func() { must(t, db.Put("k", []byte{byte('0' + i)})) })
+		marks = append(marks, bookmark(t, db))
+		times = append(times, time.Now())
+		time.Sleep(2 * time.Millisecond) // distinct commit times, on the real clock the store uses
+	}
+	for i, at := range times {
+		got, err := db.BookmarkForTime(at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != marks[i] {
+			t.Errorf("BookmarkForTime(after write %d) = %s, want %s", i, got, marks[i])
+		}
+	}
+	if _, err := db.BookmarkForTime(time.Now().Add(time.Hour)); err == nil {
+		t.Error("a bookmark for the future was given")
+	}
+	wantCode(t, func() error { _, err := db.BookmarkForTime(time.Now().Add(-31 * 24 * time.Hour)); return err }(), den.EINVALID)
+}
+
+func TestHistoryRefusesForeignBookmark(t *testing.T) {
+	s, _ := historyStore(t.TempDir(), 1<<30)
+	a, b := openHistory(t, s, "a"), openHistory(t, s, "b")
+	defer a.Close()
+	defer b.Close()
+	turn(t, a, func() { must(t, a.Put("k", []byte("v"))) })
+	turn(t, b, func() { must(t, b.Put("k", []byte("v"))) })
+	e := wantCode(t, b.StageRestore(bookmark(t, a)), den.EINVALID)
+	if !strings.Contains(e.Message, "not in this object's history") {
+		t.Errorf("message: %s", e.Message)
+	}
+	wantCode(t, b.StageRestore("nonsense"), den.EINVALID)
+}
+
+// TestHistoryAfterCrash copies an open database's files, as a crash would
+// leave them, and opens the copy: bookmarks given out before stay valid.
+func TestHistoryAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := historyStore(dir, 64<<10)
+	db := openHistory(t, s, "x")
+	marks, states := script(t, db)
+	crash := t.TempDir()
+	copyTree(t, dir, crash)
+	must(t, db.Close())
+
+	s2, _ := historyStore(crash, 64<<10)
+	db2 := openHistory(t, s2, "x")
+	if got := state(t, db2); got != states[len(states)-1] {
+		t.Fatalf("after crash: %s, want %s", got, states[len(states)-1])
+	}
+	turn(t, db2, func() { must(t, db2.Put("after", []byte("crash"))) })
+	for _, i := range []int{2, 4} {
+		must(t, db2.StageRestore(marks[i]))
+		must(t, db2.Close())
+		db2 = openHistory(t, s2, "x")
+		if got := state(t, db2); got != states[i] {
+			t.Errorf("restored step %d after a crash: %s, want %s", i, got, states[i])
+		}
+	}
+	must(t, db2.Close())
+}
+
+func copyTree(tb testing.TB, from, to string) {
+	tb.Helper()
+	err := filepath.Walk(from, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if fi.IsDir() {
+			return os.MkdirAll(dst, 0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o600)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestHistoryEmptyObjectLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, a := historyStore(dir, 1<<30)
+	db := openHistory(t, s, "ghost")
+	if _, _, err := db.Get("nothing"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, db.Close())
+	if s.Exists(class, testID("ghost")) || a.Exists(class, testID("ghost")) {
+		t.Error("an object that never wrote left a database or a history")
+	}
+}
+
+func TestHistoryImageNow(t *testing.T) {
+	s, _ := historyStore(t.TempDir(), 1<<30)
+	db := openHistory(t, s, "x")
+	defer db.Close()
+	_, states := script(t, db)
+	turn(t, db, func() { must(t, db.Put("z", []byte("last"))) })
+	f, err := db.Image("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p := filepath.Join(t.TempDir(), "now.sqlite")
+	out, _ := os.Create(p)
+	io.Copy(out, f)
+	out.Close()
+	if got, want := fileState(t, p), state(t, db); got != want || got == states[len(states)-1] {
+		t.Errorf("image now: %s, want %s", got, want)
+	}
+	// And it imports into another object.
+	other := openHistory(t, s, "y")
+	in, _ := os.Open(p)
+	must(t, other.StageImage(in, false))
+	in.Close()
+	must(t, other.Close())
+	other = openHistory(t, s, "y")
+	defer other.Close()
+	if got, want := state(t, other), state(t, db); got != want {
+		t.Errorf("imported: %s, want %s", got, want)
+	}
+}
+
+func TestHistoryKeepsDataDeletedInOneSession(t *testing.T) {
+	s, a := historyStore(t.TempDir(), 1<<30)
+	db := openHistory(t, s, "x")
+	turn(t, db, func() { must(t, db.Put("precious", []byte("1"))) })
+	b := bookmark(t, db)
+	turn(t, db, func() { must(t, db.DeleteAll()) })
+	must(t, db.Close())
+	if !a.Exists(class, testID("x")) {
+		t.Fatal("the history of data written and deleted in one session was dropped")
+	}
+	db = openHistory(t, s, "x")
+	must(t, db.StageRestore(b))
+	must(t, db.Close())
+	db = openHistory(t, s, "x")
+	defer db.Close()
+	if v, _ := mustGet(t, db, "precious"); v != "1" {
+		t.Errorf("restored %q", v)
+	}
+}

@@ -1,0 +1,170 @@
+package sqlite
+
+import (
+	"os"
+	"time"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+
+	"github.com/den-run/den"
+)
+
+// Log is the point-in-time history of one object's database, as the DB
+// drives it (pitr.Log implements it). The DB calls its methods from its
+// owner's goroutine only:
+//
+//   - Attach once the connection is open, before anything checkpoints;
+//   - Committed after every COMMIT;
+//   - Archive before every checkpoint, once the WAL is durable, and
+//     Checkpointed after it;
+//   - Close when the database closes.
+//
+// The DB takes checkpoints over from SQLite (wal_autocheckpoint=0), so no
+// WAL frame is overwritten before Archive has copied it.
+type Log interface {
+	Attach(db string) error
+	Committed() error
+	WALSize() int64
+	Archive() error
+	Checkpointed() error
+	Empty() bool
+	Current() (den.Bookmark, error)
+	ForTime(t time.Time) (den.Bookmark, error)
+	Check(bm den.Bookmark) (inWAL bool, err error)
+	WriteImage(bm den.Bookmark, dst *os.File) error
+	PendingRestore() string
+	Stage(build func(f *os.File) error) error
+	Unstage() error
+	TempFile() (*os.File, error)
+	Info() (den.HistoryInfo, error)
+	Close() error
+}
+
+// DefaultCheckpointBytes is the WAL size past which a commit checkpoints,
+// about SQLite's own default of 1,000 pages.
+const DefaultCheckpointBytes = 4 << 20
+
+// history is a DB's point-in-time history (nil in a DB without one).
+type history struct {
+	log        Log
+	checkpoint int64 // WAL bytes that trigger a checkpoint after a commit
+	restored   bool  // opening the database applied a staged restore
+	wrote      bool  // a turn committed a write since the database opened
+	broken     bool  // a history call failed: stop feeding it
+}
+
+// attachHistory takes checkpoints over from SQLite and attaches log to the
+// freshly opened database d, then applies a restore staged for it.
+func (d *DB) attachHistory(log Log, checkpointBytes int64) error {
+	if err := sqlitex.ExecuteTransient(d.conn, "PRAGMA wal_autocheckpoint=0", nil); err != nil {
+		return sqlError("open object db: history", err)
+	}
+	if checkpointBytes <= 0 {
+		checkpointBytes = DefaultCheckpointBytes
+	}
+	if err := log.Attach(d.path); err != nil {
+		log.Close()
+		return den.Errorf(den.EINTERNAL, "open object db: history: %w", err)
+	}
+	d.hist = &history{log: log, checkpoint: checkpointBytes}
+	if p := log.PendingRestore(); p != "" {
+		if err := d.applyRestore(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// afterCommit records the commit in the history and checkpoints if the WAL
+// has grown past its limit. An error breaks the DB: the history would miss
+// a transaction.
+func (d *DB) afterCommit() error {
+	h := d.hist
+	if h == nil {
+		return nil
+	}
+	h.wrote = h.wrote || d.dirty
+	if err := h.log.Committed(); err != nil {
+		return den.Errorf(den.EINTERNAL, "commit: history: %w", err)
+	}
+	if h.log.WALSize() >= h.checkpoint {
+		return d.checkpoint()
+	}
+	return nil
+}
+
+// checkpoint archives the WAL's transactions, then copies them into the
+// database file and truncates the WAL. The WAL is made durable first, so the
+// history never holds a transaction a crash could take back.
+func (d *DB) checkpoint() error {
+	h := d.hist
+	if err := d.Sync(); err != nil {
+		return err
+	}
+	if err := h.log.Archive(); err != nil {
+		return den.Errorf(den.EINTERNAL, "checkpoint: archive: %w", err)
+	}
+	var busy bool
+	err := sqlitex.ExecuteTransient(d.conn, "PRAGMA wal_checkpoint(TRUNCATE)", &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { busy = stmt.ColumnInt(0) != 0; return nil },
+	})
+	if err != nil {
+		return sqlError("checkpoint", err)
+	}
+	if busy {
+		return den.Errorf(den.EINTERNAL, "checkpoint: the WAL is in use")
+	}
+	if err := h.log.Checkpointed(); err != nil {
+		return den.Errorf(den.EINTERNAL, "checkpoint: history: %w", err)
+	}
+	return nil
+}
+
+// closeHistory runs before the connection closes, in place of Close's own
+// checkpointLarge. A database left empty that has no history and took no
+// write from a turn (an object addressed but never written) is removed with
+// nothing archived (keep reports false). Any other archives its last
+// transactions, and checkpoints if its WAL is large; its file is kept (keep
+// reports true), even if empty, since its history refers to it: data
+// written and deleted in one session can still be restored.
+func (d *DB) closeHistory(empty bool) (keep bool, err error) {
+	h := d.hist
+	if h == nil {
+		return false, nil
+	}
+	defer h.log.Close()
+	if d.err != nil {
+		return true, nil // broken: the WAL is archived at the next open
+	}
+	if empty && h.log.Empty() && !h.wrote {
+		return false, nil
+	}
+	if err := h.log.Committed(); err != nil {
+		return true, den.Errorf(den.EINTERNAL, "close object db: history: %w", err)
+	}
+	if h.log.WALSize() >= closeCheckpointBytes {
+		return true, d.checkpoint()
+	}
+	// A small WAL stays for the next session, as without history, but its
+	// transactions are archived now, with their commit times; the next
+	// open resumes after them.
+	if err := d.Sync(); err != nil {
+		return true, err
+	}
+	if err := h.log.Archive(); err != nil {
+		return true, den.Errorf(den.EINTERNAL, "close object db: archive: %w", err)
+	}
+	return true, nil
+}
+
+// closeWithoutCheckpoint closes a DB opened only to read it (ScanAlarms):
+// a checkpoint here would move WAL frames the history has not archived
+// into the database file.
+func (d *DB) closeWithoutCheckpoint() error {
+	d.closeSQL()
+	err := closeConn(d.conn)
+	d.conn = nil
+	d.err = den.Errorf(den.EINTERNAL, "object db is closed")
+	return err
+}
