@@ -51,6 +51,12 @@ type objectDetail struct {
 const MaxListLimit = 1000
 
 func (h *Handler) namespaces(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Catalog != nil {
+		if err := h.cfg.Catalog.Flush(r.Context()); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
 	out := []namespaceJSON{}
 	for _, ns := range h.cfg.Env.Namespaces() {
 		n := namespaceJSON{Name: ns.Binding(), Class: ns.Class()}

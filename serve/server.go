@@ -16,6 +16,7 @@ import (
 	"github.com/den-run/den/alarm"
 	"github.com/den-run/den/commit"
 	"github.com/den-run/den/gateway"
+	"github.com/den-run/den/internal/reqlog"
 	"github.com/den-run/den/keyring"
 	"github.com/den-run/den/sqlite"
 )
@@ -110,6 +111,9 @@ func New(app App, cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
+	// Lines logged with a request's context (by the runtime or the app's
+	// code) carry its request ID, namespace and object ID.
+	log = slog.New(reqlog.Handler(log.Handler()))
 	return &Server{app: app, cfg: cfg, log: log}
 }
 
