@@ -189,7 +189,7 @@ func (m *Metrics) Refused(ns *den.Namespace, id den.ID, kind den.EventKind, code
 // Idle counts the object's busy time; see den.Observer.
 func (m *Metrics) Idle(ns *den.Namespace, id den.ID, busy time.Duration) {
 	if busy > 0 {
-		m.busySeconds.WithLabelValues(ns.Binding()).Add(busy.Seconds())
+		m.series(ns, den.EventInternal).busy.Add(busy.Seconds()) // per namespace: any kind's series holds it
 	}
 }
 
