@@ -24,7 +24,7 @@ type leftReport struct {
 	stored bool
 }
 
-func (r *recorder) Turn(s den.TurnStats) { r.mu.Lock(); r.turns = append(r.turns, s); r.mu.Unlock() }
+func (r *recorder) Turn(s den.TurnStats)                                  { r.mu.Lock(); r.turns = append(r.turns, s); r.mu.Unlock() }
 func (r *recorder) Refused(*den.Namespace, den.ID, den.EventKind, string) {}
 func (r *recorder) Idle(_ *den.Namespace, _ den.ID, busy time.Duration) {
 	r.mu.Lock()
