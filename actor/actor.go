@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,14 @@ type actor struct {
 	alarm     *alarmRun // the alarm handler running, or nil (alarm.go)
 	alarmTx   alarmTx   // the alarm before this transaction's first alarm write
 	alarmTurn *turn     // an alarm turn whose commit reports nothing to the schedule
+
+	use           turnUse // what the running turn used (observe.go)
+	busyFrom      int64   // unix ns when the object became busy; 0 while idle or unobserved
+	bytes         int64   // the database's size at the last sample, -1 if never
+	sampled       int64   // unix ns of the last size sample
+	unsampled     bool    // a write since the last sample
+	wiped         bool    // the running turn wiped the object (Host.Wipe)
+	removeOnClose bool    // wiped: delete its history and files when the database closes
 }
 
 func newActor(h *Host, k key, ns *den.Namespace, class *den.Class, id den.ID) *actor {
@@ -60,6 +69,7 @@ func newActor(h *Host, k key, ns *den.Namespace, class *den.Class, id den.ID) *a
 		reentry: make(chan *event, h.cfg.MaxQueue),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
+		bytes:   -1,
 	}
 	a.lastActive.Store(time.Now().UnixNano())
 	return a
@@ -98,9 +108,12 @@ func (a *actor) run() {
 		if e := a.failed.Swap(nil); e != nil {
 			a.reset(e)
 		}
+		if a.busyFrom != 0 && a.idle() && a.flushing.Load() == 0 {
+			a.observeIdle()
+		}
 		if a.stopRequested.Load() {
 			if a.h.remove(a) {
-				a.close()
+				a.leave()
 				a.h.forget(a)
 				return
 			}
@@ -125,7 +138,7 @@ func (a *actor) close() {
 	a.obj, a.st = nil, nil
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
-			a.h.log.Error("close object database", "class", a.key.class, "id", a.id.String(), "err", err)
+			a.log(slog.LevelError, "close object database", slog.Any("err", err))
 		}
 		// A committer that remembers failed databases may forget this one
 		// once no barrier covering it is still running: a barrier in
@@ -134,6 +147,9 @@ func (a *actor) close() {
 			f.Forget(a.db)
 		}
 		a.db = nil
+		if a.removeOnClose {
+			a.removeWiped()
+		}
 	}
 }
 
@@ -141,7 +157,7 @@ func (a *actor) close() {
 // re-entrant turns are on the stack, the outer turns see their state dead and
 // fail; the database closes when the outermost turn ends.
 func (a *actor) reset(cause *den.Error) {
-	a.h.log.Warn("object reset", "class", a.key.class, "id", a.id.String(), "err", cause.Message)
+	a.log(slog.LevelWarn, "object reset", slog.String("err", cause.Message))
 	if a.st != nil {
 		a.st.dead = true
 	}
@@ -155,6 +171,14 @@ func (a *actor) reset(cause *den.Error) {
 
 // handle runs one event as a turn and arranges for its reply.
 func (a *actor) handle(ev *event) {
+	obs := a.h.cfg.Observer
+	var start time.Time
+	if obs != nil {
+		start = time.Now()
+		if a.busyFrom == 0 {
+			a.busyFrom = start.UnixNano()
+		}
+	}
 	defer func() {
 		a.pending.Add(-1)
 		a.lastActive.Store(time.Now().UnixNano())
@@ -166,15 +190,28 @@ func (a *actor) handle(ev *event) {
 		a.reset(e)
 	}
 	if ev.ctx.Err() != nil {
-		ev.reply <- result{err: canceled(ev.ctx)}
+		err := canceled(ev.ctx)
+		if obs != nil {
+			obs.Refused(a.ns, ev.id, ev.kind, den.ErrorCode(err))
+		}
+		ev.reply <- result{err: err}
 		return
 	}
 	if ev.id.Name() != "" && a.id.Name() == "" {
 		a.id = ev.id
 	}
+	outer := a.use
+	a.use = turnUse{ev: ev}
 	a.depth++
 	r, wrote, gated := a.turn(ev)
 	a.depth--
+	if obs != nil {
+		a.observe(obs, ev, start, r.err, wrote)
+	}
+	if a.wiped {
+		a.dropWiped()
+	}
+	a.use = outer
 	if a.depth == 0 && a.stale {
 		a.stale = false
 		a.close() // a reset happened: reopen the database on the next event
@@ -273,6 +310,7 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 			return result{err: err}, false, false
 		}
 		a.obj = obj
+		a.use.activated = true
 	}
 	t := &turn{a: a, st: a.st, chain: ev.chain}
 	r := a.invoke(withTurn(ctx, t), t, ev)
@@ -360,7 +398,7 @@ func (a *actor) recoverTurn(st *state, errp *error) {
 		}
 		e = &den.Error{Code: den.EUNAVAILABLE, Message: msg, Remote: true, Reset: true}
 	} else {
-		a.h.log.Error("panic in object", "class", a.key.class, "id", a.id.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		a.log(slog.LevelError, "panic in object", slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
 		e = &den.Error{Code: den.EINTERNAL, Message: fmt.Sprintf("%s panic: %v", den.MsgReset, v), Remote: true, Reset: true}
 	}
 	e.ObjectID = a.id.String()

@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/den-run/den"
@@ -61,6 +62,7 @@ func (s *storage) SetAlarm(t time.Time) error {
 		return err
 	}
 	s.a.gated = true
+	s.a.use.written++
 	if err := db.SetAlarm(at); err != nil {
 		return err
 	}
@@ -79,6 +81,7 @@ func (s *storage) DeleteAlarm() error {
 		return err
 	}
 	s.a.gated = true
+	s.a.use.written++
 	if err := db.DeleteAlarm(); err != nil {
 		return err
 	}
@@ -145,7 +148,7 @@ func (a *actor) scheduleAlarm(t *turn) error {
 // AlarmScheduler) and deliver one alarm at a time per object.
 func (h *Host) DeliverAlarm(ctx context.Context, ns *den.Namespace, id den.ID, attempt den.AlarmAttempt) (den.AlarmResult, error) {
 	var res den.AlarmResult
-	_, err := h.Run(ctx, ns, id, false, func(ctx context.Context, obj any, st den.State) ([]byte, error) {
+	_, err := h.run(ctx, ns, id, false, den.EventAlarm, func(ctx context.Context, obj any, st den.State) ([]byte, error) {
 		s := st.(*state)
 		return nil, s.a.runAlarm(ctx, obj, s, attempt, &res)
 	})
@@ -172,7 +175,7 @@ func (a *actor) runAlarm(ctx context.Context, obj any, s *state, attempt den.Ala
 	res.Scheduled = rec
 	handler, isHandler := obj.(den.AlarmHandler)
 	if !isHandler {
-		a.h.log.Warn(den.MsgAlarmNoHandler, "class", a.key.class, "id", a.id.String())
+		a.log(slog.LevelWarn, den.MsgAlarmNoHandler)
 		if err := db.DeleteAlarm(); err != nil {
 			return err
 		}

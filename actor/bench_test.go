@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/den-run/den"
 	"github.com/den-run/den/actor"
+	"github.com/den-run/den/metrics"
 	"github.com/den-run/den/sqlite"
+	"github.com/den-run/den/usage"
 )
 
 // BenchmarkCallWarm is one RPC turn on a live object through a stub: a KV
@@ -76,4 +80,62 @@ func BenchmarkActivate(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkCallWarmObserved is BenchmarkCallWarm with the node's observers
+// (Prometheus metrics and the usage meter) told of every turn, as serve
+// runs it: the cost of metering on the turn path.
+func BenchmarkCallWarmObserved(b *testing.B) {
+	m := usage.New(usage.Config{Path: filepath.Join(b.TempDir(), "usage.sqlite")})
+	if err := m.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	w := newWorld(b, actor.Config{Observer: both{metrics.New(metrics.Sources{}), m}})
+	stub := w.ns.GetByName("warm")
+	ctx := context.Background()
+	call[int](b, w, "warm", "Add", 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := den.Call[int](ctx, stub, "Add", 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCallWarmReadOnlyObserved is BenchmarkCallWarmReadOnly with the
+// observers.
+func BenchmarkCallWarmReadOnlyObserved(b *testing.B) {
+	m := usage.New(usage.Config{Path: filepath.Join(b.TempDir(), "usage.sqlite")})
+	if err := m.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	w := newWorld(b, actor.Config{Observer: both{metrics.New(metrics.Sources{}), m}})
+	stub := w.ns.GetByName("warm")
+	ctx := context.Background()
+	call[int](b, w, "warm", "Add", 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := den.Call[int](ctx, stub, "Count"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// both tells two observers.
+type both [2]den.Observer
+
+func (o both) Turn(s den.TurnStats) { o[0].Turn(s); o[1].Turn(s) }
+func (o both) Refused(ns *den.Namespace, id den.ID, k den.EventKind, code string) {
+	o[0].Refused(ns, id, k, code)
+	o[1].Refused(ns, id, k, code)
+}
+func (o both) Idle(ns *den.Namespace, id den.ID, d time.Duration) {
+	o[0].Idle(ns, id, d)
+	o[1].Idle(ns, id, d)
+}
+func (o both) Left(ns *den.Namespace, id den.ID, n int64, stored bool) {
+	o[0].Left(ns, id, n, stored)
+	o[1].Left(ns, id, n, stored)
 }

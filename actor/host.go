@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/den-run/den"
+	"github.com/den-run/den/internal/reqlog"
 )
 
 // Config sets up a Host. Zero fields take the defaults shown.
@@ -27,6 +28,15 @@ type Config struct {
 	// TempDir holds the temporary copy of a database being imported
 	// (Host.Import), os.TempDir() when empty.
 	TempDir string
+	// Observer is told of every turn and of objects entering and leaving
+	// memory, for metrics and usage metering; nil observes nothing.
+	Observer den.Observer
+	// OnWiped is called on the object's goroutine after an object that
+	// Wipe emptied has closed its database and before another instance of
+	// it can open: it deletes what the object keeps outside its database
+	// (its point-in-time history). Then the Store's Remove, if it has one,
+	// deletes the database's files. Errors are logged.
+	OnWiped func(class string, id den.ID) error
 }
 
 // Host is the node's registry of live objects and implements den.Dispatcher.
@@ -167,7 +177,7 @@ func (h *Host) Live() int {
 
 // Fetch delivers req to the object's ServeHTTP.
 func (h *Host) Fetch(ctx context.Context, ns *den.Namespace, id den.ID, req *http.Request) (*http.Response, error) {
-	r := h.deliver(ctx, ns, id, &event{ctx: ctx, id: id, req: req})
+	r := h.deliver(ctx, ns, id, &event{ctx: ctx, id: id, kind: den.EventFetch, req: req})
 	return r.resp, r.err
 }
 
@@ -176,7 +186,7 @@ func (h *Host) Call(ctx context.Context, ns *den.Namespace, id den.ID, method st
 	if den.IsReservedMethod(method) {
 		return nil, den.Errorf(den.EINVALID, "'%s' is a reserved method and cannot be called over RPC.", method)
 	}
-	r := h.deliver(ctx, ns, id, &event{ctx: ctx, id: id, method: method, args: args})
+	r := h.deliver(ctx, ns, id, &event{ctx: ctx, id: id, kind: den.EventCall, method: method, args: args})
 	return r.data, r.err
 }
 
@@ -188,7 +198,12 @@ func (h *Host) Call(ctx context.Context, ns *den.Namespace, id den.ID, method st
 // nil) — for operators' tools that only need storage. Run is how the
 // runtime's own events (alarms, operator queries) reach objects.
 func (h *Host) Run(ctx context.Context, ns *den.Namespace, id den.ID, bare bool, fn func(ctx context.Context, obj any, st den.State) ([]byte, error)) ([]byte, error) {
-	r := h.deliver(ctx, ns, id, &event{ctx: ctx, id: id, run: fn, bare: bare})
+	return h.run(ctx, ns, id, bare, den.EventInternal, fn)
+}
+
+// run is Run for an event of kind.
+func (h *Host) run(ctx context.Context, ns *den.Namespace, id den.ID, bare bool, kind den.EventKind, fn func(ctx context.Context, obj any, st den.State) ([]byte, error)) ([]byte, error) {
+	r := h.deliver(ctx, ns, id, &event{ctx: ctx, id: id, kind: kind, run: fn, bare: bare})
 	return r.data, r.err
 }
 
@@ -206,6 +221,11 @@ func (h *Host) deliver(ctx context.Context, ns *den.Namespace, id den.ID, ev *ev
 	if t != nil && t.a.h == h {
 		ev.chain = t.chainFor()
 	}
+	if t == nil {
+		if info := reqlog.From(ctx); info != nil {
+			info.Reached(ns.Binding(), id.Bytes())
+		}
+	}
 	ev.reply = make(chan result, 1)
 	k := key{class: class.Name, id: id.Bytes()}
 
@@ -217,6 +237,9 @@ func (h *Host) deliver(ctx context.Context, ns *den.Namespace, id den.ID, ev *ev
 		}
 	}
 	if err := h.enqueue(k, ns, class, ev); err != nil {
+		if o := h.cfg.Observer; o != nil {
+			o.Refused(ns, id, ev.kind, den.ErrorCode(err))
+		}
 		if t != nil {
 			t.a.resume(t)
 		}

@@ -30,6 +30,9 @@ func (q *sqlStorage) Exec(query string, args ...any) (*den.Cursor, error) {
 		s.resetOn(err)
 		return nil, err
 	}
+	if s.a.h.cfg.Observer != nil {
+		s.a.use.cursors = append(s.a.use.cursors, c) // its row counts, at the turn's end
+	}
 	return c, nil
 }
 

@@ -50,7 +50,7 @@ func (s *state) WaitUntil(fn func(ctx context.Context)) {
 		defer func() {
 			if v := recover(); v != nil {
 				if _, ok := v.(abortPanic); !ok {
-					a.h.log.Error("panic in WaitUntil", "class", a.key.class, "id", a.id.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+					a.h.log.Error("panic in WaitUntil", "class", a.key.class, "namespace", a.ns.Binding(), "object_id", a.id.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				}
 				a.failed.Store(&den.Error{Code: den.EINTERNAL, Message: fmt.Sprintf("%s panic in WaitUntil: %v", den.MsgReset, v), Reset: true})
 			}
@@ -85,6 +85,7 @@ func (s *storage) Get(key string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	s.a.use.read++
 	return db.Get(key)
 }
 
@@ -93,6 +94,7 @@ func (s *storage) GetMany(keys []string) ([]den.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.a.use.read += int64(len(keys))
 	return db.GetMany(keys)
 }
 
@@ -102,6 +104,7 @@ func (s *storage) Put(key string, value []byte) error {
 		return err
 	}
 	s.a.gated = true
+	s.a.use.written++
 	return db.Put(key, value)
 }
 
@@ -111,6 +114,7 @@ func (s *storage) PutMany(entries []den.Entry) error {
 		return err
 	}
 	s.a.gated = true
+	s.a.use.written += int64(len(entries))
 	return db.PutMany(entries)
 }
 
@@ -120,6 +124,7 @@ func (s *storage) Delete(key string) (bool, error) {
 		return false, err
 	}
 	s.a.gated = true
+	s.a.use.written++
 	return db.Delete(key)
 }
 
@@ -129,6 +134,7 @@ func (s *storage) DeleteMany(keys []string) (int, error) {
 		return 0, err
 	}
 	s.a.gated = true
+	s.a.use.written += int64(len(keys))
 	return db.DeleteMany(keys)
 }
 
@@ -137,7 +143,9 @@ func (s *storage) List(opts den.ListOptions) ([]den.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return db.List(opts)
+	entries, err := db.List(opts)
+	s.a.use.read += max(int64(len(entries)), 1)
+	return entries, err
 }
 
 func (s *storage) DeleteAll() error {
@@ -146,6 +154,7 @@ func (s *storage) DeleteAll() error {
 		return err
 	}
 	s.a.gated = true
+	s.a.use.written++
 	return db.DeleteAll()
 }
 
@@ -186,6 +195,7 @@ func (u *unconfirmed) Put(key string, value []byte) error {
 	if err != nil {
 		return err
 	}
+	u.a.use.written++
 	return db.Put(key, value)
 }
 
@@ -194,6 +204,7 @@ func (u *unconfirmed) PutMany(entries []den.Entry) error {
 	if err != nil {
 		return err
 	}
+	u.a.use.written += int64(len(entries))
 	return db.PutMany(entries)
 }
 
@@ -202,6 +213,7 @@ func (u *unconfirmed) Delete(key string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	u.a.use.written++
 	return db.Delete(key)
 }
 
@@ -210,6 +222,7 @@ func (u *unconfirmed) DeleteMany(keys []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	u.a.use.written += int64(len(keys))
 	return db.DeleteMany(keys)
 }
 
@@ -218,5 +231,6 @@ func (u *unconfirmed) DeleteAll() error {
 	if err != nil {
 		return err
 	}
+	u.a.use.written++
 	return db.DeleteAll()
 }

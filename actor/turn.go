@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/den-run/den"
+	"github.com/den-run/den/internal/reqlog"
 )
 
 // key names one object on this host.
@@ -19,6 +20,7 @@ type key struct {
 type event struct {
 	ctx    context.Context // the caller's: cancels the wait and is the turn's parent
 	id     den.ID
+	kind   den.EventKind
 	chain  []key // objects waiting, in this call chain, for this event's result
 	req    *http.Request
 	method string
@@ -46,15 +48,18 @@ type turn struct {
 	ended atomic.Bool // set when the turn returns; a leaked context then carries no turn
 }
 
-type turnKey struct{}
-
+// withTurn returns ctx carrying t, under reqlog's key so that lines logged
+// with it name the object.
 func withTurn(ctx context.Context, t *turn) context.Context {
-	return context.WithValue(ctx, turnKey{}, t)
+	return context.WithValue(ctx, reqlog.ObjectKey{}, t)
 }
+
+// LogObject names t's object in log lines (reqlog.Object).
+func (t *turn) LogObject() (namespace, id string) { return t.a.ns.Binding(), t.a.id.String() }
 
 // turnFrom returns the live turn ctx carries, or nil.
 func turnFrom(ctx context.Context) *turn {
-	t, _ := ctx.Value(turnKey{}).(*turn)
+	t, _ := ctx.Value(reqlog.ObjectKey{}).(*turn)
 	if t == nil || t.ended.Load() {
 		return nil
 	}

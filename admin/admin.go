@@ -39,17 +39,20 @@ type Config struct {
 	// Logger receives one line per query, for the audit trail;
 	// slog.Default() when nil.
 	Logger *slog.Logger
-	// Recovery serves the point-in-time recovery endpoints (recovery.go);
-	// they answer 501 when it is nil.
+
+	// The rest is optional: an endpoint whose part is missing answers 501.
+	// Recovery serves the point-in-time recovery endpoints (recovery.go).
 	Recovery den.Recovery
+	See // listing, usage, metrics, sockets (see.go)
 }
 
 // Handler serves the operator API. It is safe for concurrent use.
 type Handler struct {
-	cfg   Config
-	token [sha256.Size]byte // hashed, so comparing takes the same time whatever the length
-	log   *slog.Logger
-	mux   *http.ServeMux
+	cfg       Config
+	token     [sha256.Size]byte // hashed, so comparing takes the same time whatever the length
+	log       *slog.Logger
+	mux       *http.ServeMux
+	dashboard http.Handler
 }
 
 // New returns a Handler for cfg. It returns an EINVALID error if a
@@ -68,7 +71,18 @@ func New(cfg Config) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
+	h.dashboard = cfg.Dashboard
+	if h.dashboard == nil {
+		h.dashboard = newDashboard()
+	}
 	h.mux.HandleFunc("POST /v1/namespaces/{namespace}/objects/{id}/sql", h.sql)
+	h.mux.HandleFunc("GET /v1/namespaces", h.namespaces)                               // objects.go
+	h.mux.HandleFunc("GET /v1/namespaces/{namespace}/objects", h.objects)              // objects.go
+	h.mux.HandleFunc("GET /v1/namespaces/{namespace}/objects/{id}", h.object)          // objects.go
+	h.mux.HandleFunc("DELETE /v1/namespaces/{namespace}/objects/{id}", h.deleteObject) // objects.go
+	h.mux.HandleFunc("GET /v1/namespaces/{namespace}/objects/{id}/kv", h.kv)           // objects.go
+	h.mux.HandleFunc("GET /v1/usage", h.usage)                                         // usage.go
+	h.routeDebug()                                                                     // debug.go: pprof
 	h.mux.HandleFunc("GET /v1/namespaces/{namespace}/objects/{id}/bookmark", h.bookmark)
 	h.mux.HandleFunc("POST /v1/namespaces/{namespace}/objects/{id}/restore", h.restore)
 	h.mux.HandleFunc("GET /v1/namespaces/{namespace}/objects/{id}/export", h.export)
@@ -76,13 +90,18 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST /v1/namespaces/{namespace}/objects/{id}/import", h.importDB)
 	h.mux.HandleFunc("GET /v1/namespaces/{namespace}/objects/{id}/history", h.historyInfo)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: the operator API has "+routes)
+		writeError(w, http.StatusNotFound, "no such endpoint: the operator API has "+routes+"; see docs/OPERATIONS.md")
 	})
 	return h, nil
 }
 
-// ServeHTTP checks the bearer token, then routes the request.
+// ServeHTTP serves the open endpoints (/metrics, /healthz, the dashboard's
+// static files), and for everything else checks the bearer token, then
+// routes the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.serveOpen(w, r) { // see.go
+		return
+	}
 	if !h.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="den-admin"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token: send Authorization: Bearer <token> (see admin.token in the data directory)")

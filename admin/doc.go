@@ -2,9 +2,14 @@
 // listener (serve starts it on --admin-addr, loopback by default), apart from
 // the app's traffic.
 //
-// Every request needs the header "Authorization: Bearer <token>", compared
-// in constant time; [LoadToken] keeps the token in a file of the data
-// directory, created on first start. The SQL console:
+// Every request but /metrics, /healthz and the dashboard's static files
+// (under /dashboard/) needs the header "Authorization: Bearer <token>",
+// compared in constant time; [LoadToken] keeps the token in a file of the
+// data directory, created on first start. Besides the SQL console below it
+// lists namespaces and objects, shows and deletes objects, lists their
+// key-value pairs, reports usage, serves Prometheus metrics and Go's pprof,
+// from the parts in [See] (objects.go, usage.go, see.go, debug.go,
+// dashboard.go); docs/OPERATIONS.md has the endpoints. The SQL console:
 //
 //	POST /v1/namespaces/{namespace}/objects/{id}/sql
 //	{"sql": "SELECT …", "params": [1, "two", null, {"base64": "AAE="}]}

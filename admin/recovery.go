@@ -37,8 +37,8 @@ type undoReply struct {
 	Undo string `json:"undo"`
 }
 
-// object resolves {namespace} and {id}, writing the error if it cannot.
-func (h *Handler) object(w http.ResponseWriter, r *http.Request) (*den.Namespace, den.ID, bool) {
+// recoveryObject resolves {namespace} and {id}, writing the error if it cannot.
+func (h *Handler) recoveryObject(w http.ResponseWriter, r *http.Request) (*den.Namespace, den.ID, bool) {
 	if h.cfg.Recovery == nil {
 		writeError(w, http.StatusNotImplemented, den.MsgNoHistory)
 		return nil, den.ID{}, false
@@ -65,12 +65,6 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	writeError(w, status, den.AsError(err).Message)
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	b, _ := json.Marshal(v)
-	w.Write(append(b, '\n'))
-}
-
 // decodeJSON reads a small JSON body into v.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, want string) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
@@ -85,7 +79,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, want string) erro
 }
 
 func (h *Handler) bookmark(w http.ResponseWriter, r *http.Request) {
-	ns, id, ok := h.object(w, r)
+	ns, id, ok := h.recoveryObject(w, r)
 	if !ok {
 		return
 	}
@@ -107,7 +101,7 @@ func (h *Handler) bookmark(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) restore(w http.ResponseWriter, r *http.Request) {
-	ns, id, ok := h.object(w, r)
+	ns, id, ok := h.recoveryObject(w, r)
 	if !ok {
 		return
 	}
@@ -130,7 +124,7 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) fork(w http.ResponseWriter, r *http.Request) {
-	ns, id, ok := h.object(w, r)
+	ns, id, ok := h.recoveryObject(w, r)
 	if !ok {
 		return
 	}
@@ -158,7 +152,7 @@ func (h *Handler) fork(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
-	ns, id, ok := h.object(w, r)
+	ns, id, ok := h.recoveryObject(w, r)
 	if !ok {
 		return
 	}
@@ -198,7 +192,7 @@ func (hw *headerWriter) Write(p []byte) (int, error) {
 }
 
 func (h *Handler) importDB(w http.ResponseWriter, r *http.Request) {
-	ns, id, ok := h.object(w, r)
+	ns, id, ok := h.recoveryObject(w, r)
 	if !ok {
 		return
 	}
@@ -213,7 +207,7 @@ func (h *Handler) importDB(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) historyInfo(w http.ResponseWriter, r *http.Request) {
-	ns, id, ok := h.object(w, r)
+	ns, id, ok := h.recoveryObject(w, r)
 	if !ok {
 		return
 	}
@@ -245,6 +239,8 @@ func span(info den.HistoryInfo) string {
 
 // routes lists the endpoints for the 404 message.
 var routes = strings.Join([]string{
+	"GET /v1/namespaces", "GET /v1/namespaces/{namespace}/objects[?limit=&cursor=&name=&id=]",
+	"GET|DELETE /v1/namespaces/{namespace}/objects/{id}", "GET …/kv", "GET /v1/usage",
 	"POST /v1/namespaces/{namespace}/objects/{id}/sql",
 	"GET …/bookmark[?at=]", "POST …/restore", "GET …/export[?bookmark=]", "POST …/fork", "POST …/import", "GET …/history",
 }, ", ")

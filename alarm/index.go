@@ -49,6 +49,7 @@ const (
 	sqlSet = `UPDATE alarms SET due = ?4, retried = ?5, retries = ?6, failures = ?7, seq = seq + 1
 		WHERE class = ?1 AND id = ?2 AND seq = ?3`
 	sqlDelete = "DELETE FROM alarms WHERE class = ?1 AND id = ?2 AND seq = ?3"
+	sqlForget = "DELETE FROM alarms WHERE class = ?1 AND id = ?2"
 	sqlDue    = `SELECT class, id, name, due, seq, retried, retries, failures FROM alarms
 		WHERE due <= ?1 AND (due, class, id) > (?2, ?3, ?4)
 		ORDER BY due, class, id LIMIT ?5`
@@ -288,6 +289,13 @@ func (x *Index) ScheduleAlarm(ctx context.Context, class string, id den.ID, at t
 	return x.do(ctx, o)
 }
 
+// Forget deletes the object's row, whatever it holds: for an object being
+// deleted, whose alarm is deleted in the same turn. It returns as ScheduleAlarm
+// does.
+func (x *Index) Forget(ctx context.Context, class string, id den.ID) error {
+	return x.do(ctx, &op{forget: true, row: Row{Class: class, ID: id.Bytes()}})
+}
+
 // set replaces row r (as it was read) with next, or deletes it if next.Due is
 // zero, unless the row was written since r was read. It reports whether it
 // did.
@@ -301,6 +309,7 @@ func (x *Index) set(ctx context.Context, r Row, next Row) (bool, error) {
 // op is one write, applied by the writer goroutine with others.
 type op struct {
 	schedule bool // sqlSchedule; otherwise sqlSet or sqlDelete with row.seq
+	forget   bool // sqlForget
 	row      Row
 	applied  bool          // set by the writer: the row changed
 	err      error         // set by the writer
@@ -396,6 +405,19 @@ func (x *Index) write(o *op) error {
 	}
 	var stmt *sqlite.Stmt
 	var err error
+	if o.forget {
+		if stmt, err = x.wr.Prepare(sqlForget); err != nil {
+			return err
+		}
+		stmt.BindText(1, r.Class)
+		stmt.BindBytes(2, r.ID[:])
+		if _, err := stmt.Step(); err != nil {
+			stmt.Reset()
+			return err
+		}
+		o.applied = x.wr.Changes() > 0
+		return stmt.Reset()
+	}
 	if r.Due.IsZero() {
 		stmt, err = x.wr.Prepare(sqlDelete)
 	} else {

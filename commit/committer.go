@@ -52,6 +52,11 @@ type Config struct {
 	Logger   *slog.Logger // slog.Default()
 	// SyncFS replaces the syncfs(2) call, for fault injection in tests.
 	SyncFS func() error
+	// OnBarrier, if set, is told of each barrier, for metrics: how long
+	// its sync took, the databases it covered, the flushes it released and
+	// how many of them failed. It runs on the barrier's goroutine before
+	// the callbacks and must not block.
+	OnBarrier func(busy time.Duration, databases, flushes, failures int)
 }
 
 // Stats counts a committer's work since Open.
@@ -342,6 +347,9 @@ func (c *Committer) barrier(batch []flush, after, released chan struct{}) {
 	c.stats.Failures += failures
 	c.stats.Busy += busy
 	c.mu.Unlock()
+	if c.cfg.OnBarrier != nil {
+		c.cfg.OnBarrier(busy, len(order), len(batch), int(failures))
+	}
 	if failures > 0 {
 		c.log.Error("durability barrier failed", "databases", len(order), "flushes", len(batch), "failed", failures, "err", firstError(dbs))
 	}

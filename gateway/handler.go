@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/den-run/den"
+	"github.com/den-run/den/internal/reqlog"
 )
 
 // handler wraps the worker in the gateway's middleware: access log
@@ -32,6 +33,9 @@ type middleware struct {
 
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	info := &reqlog.Info{ID: requestID(r)}
+	r = r.WithContext(reqlog.With(r.Context(), info))
+	w.Header().Set(RequestIDHeader, info.ID)
 	rw := &responseWriter{ResponseWriter: w, maxBody: m.maxBody}
 	defer m.logAccess(rw, r, start)
 	defer m.recover(rw, r)
@@ -91,14 +95,40 @@ func (m *middleware) logAccess(rw *responseWriter, r *http.Request, start time.T
 	if !m.log.Enabled(ctx, level) {
 		return
 	}
-	m.log.LogAttrs(ctx, level, "request",
+	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
 		slog.Int64("bytes", rw.bytes),
 		slog.Duration("dur", time.Since(start)),
 		slog.String("remote", r.RemoteAddr),
-	)
+	}
+	if info := reqlog.From(ctx); info != nil {
+		attrs = append(attrs, slog.String("request_id", info.ID))
+		if ns, id := info.Object(); id != "" {
+			attrs = append(attrs, slog.String("namespace", ns), slog.String("object_id", id))
+		}
+	}
+	m.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// RequestIDHeader carries a request's ID. The gateway keeps a client's own
+// (up to 64 visible ASCII characters) or makes one, answers with it, and
+// every log line about the request carries it as request_id.
+const RequestIDHeader = "X-Request-Id"
+
+// requestID returns the client's request ID if it is usable, else a new one.
+func requestID(r *http.Request) string {
+	id := r.Header.Get(RequestIDHeader)
+	if id == "" || len(id) > 64 {
+		return reqlog.NewID()
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return reqlog.NewID()
+		}
+	}
+	return id
 }
 
 // limitedBody notes when the body limit is hit, so the response becomes a

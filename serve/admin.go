@@ -47,7 +47,11 @@ func (s *Server) openAdmin(ctx context.Context, host *actor.Host, env *den.Env) 
 			s.log.Info("created the admin token", "file", path)
 		}
 	}
-	h, err := admin.New(admin.Config{Env: env, Runner: host, Token: token, Logger: s.log, Recovery: host})
+	cfg := admin.Config{Env: env, Runner: host, Token: token, Logger: s.log, Recovery: host}
+	if s.see != nil {
+		cfg.See = s.see.adminSee()
+	}
+	h, err := admin.New(cfg)
 	if err != nil {
 		return err
 	}

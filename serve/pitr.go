@@ -132,3 +132,12 @@ func readRecord(data string) (record, error) {
 	}
 	return r, nil
 }
+
+// wipeHistory returns the actor's OnWiped hook: it deletes a wiped object's
+// point-in-time history (DELETE on the admin API), nil without history.
+func wipeHistory(a *pitr.Archive) func(class string, id den.ID) error {
+	if a == nil {
+		return nil
+	}
+	return a.Delete
+}

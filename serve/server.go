@@ -17,6 +17,7 @@ import (
 	"github.com/den-run/den/commit"
 	"github.com/den-run/den/config"
 	"github.com/den-run/den/gateway"
+	"github.com/den-run/den/internal/reqlog"
 	"github.com/den-run/den/keyring"
 	"github.com/den-run/den/pitr"
 	"github.com/den-run/den/sqlite"
@@ -99,6 +100,7 @@ type Server struct {
 	gw      *gateway.Server
 	admin   *gateway.Server // the operator API, or nil (admin.go)
 	history *pitr.Archive   // point-in-time history, or nil (pitr.go)
+	see     *see            // metrics, usage and the catalog (metrics.go)
 	env     *den.Env
 	closing chan struct{} // made by the first Close, closed when it returns
 
@@ -123,6 +125,9 @@ func New(app App, cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	}
+	// Lines logged with a request's context (by the runtime or the app's
+	// code) carry its request ID, namespace and object ID.
+	log = slog.New(reqlog.Handler(log.Handler()))
 	return &Server{app: app, cfg: cfg, log: log}
 }
 
@@ -195,10 +200,19 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		keys[class] = key
 	}
 
+	see, err := openSee(ctx, data, objects, s) // before anything it observes
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			see.close()
+		}
+	}()
 	committer := s.cfg.Committer
 	var barrier *commit.Committer
 	if committer == nil {
-		barrier = commit.New(commit.Config{Mode: s.cfg.SyncMode, Dir: objects, Logger: s.log})
+		barrier = commit.New(commit.Config{Mode: s.cfg.SyncMode, Dir: objects, Logger: s.log, OnBarrier: see.metrics.Barrier})
 		if err := barrier.Open(); err != nil {
 			return den.Errorf(den.EINVALID, "start the durability barrier: %w", err)
 		}
@@ -238,6 +252,8 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		MaxLive:     maxLive,
 		Logger:      s.log,
 		Alarms:      alarms,
+		Observer:    see.observer(),
+		OnWiped:     wipeHistory(history),
 	}, s.app.Classes...)
 	namespaces := make([]*den.Namespace, len(bindings))
 	for i, b := range bindings {
@@ -270,7 +286,10 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := gw.Open(ctx); err != nil {
 		return err
 	}
+	see.attach(host, runner, alarms, env)
+	s.see = see
 	if err := s.openAdmin(ctx, host, env); err != nil {
+		s.see = nil
 		gw.Close(context.WithoutCancel(ctx))
 		return err
 	}
@@ -325,7 +344,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.closing = make(chan struct{})
 	gw, host, barrier, unlock := s.gw, s.host, s.commit, s.unlock
-	runner, alarms := s.runner, s.alarms
+	runner, alarms, see := s.runner, s.alarms, s.see
 	s.mu.Unlock()
 
 	var errs []error
@@ -343,6 +362,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if alarms != nil {
 		errs = append(errs, alarms.Close()) // after the host: its last turns may schedule alarms
+	}
+	if see != nil {
+		errs = append(errs, see.close()) // after the host: its last turns are metered
 	}
 	if barrier != nil {
 		errs = append(errs, barrier.Close()) // after the host: its last turns flush through it

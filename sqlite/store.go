@@ -166,6 +166,21 @@ func (s *Store) Open(ctx context.Context, class string, id den.ID) (den.Database
 	return d, nil
 }
 
+// Remove deletes the files of object id's database, which must be closed.
+// It is not an error if there are none.
+func (s *Store) Remove(class string, id den.ID) error {
+	p := s.Path(class, id)
+	if p == "" {
+		return den.Errorf(den.EINVALID, "remove object db: invalid class %q or zero ID", class)
+	}
+	for _, f := range []string{p + "-wal", p + "-shm", p} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return den.Errorf(den.EINTERNAL, "remove object db: %w", err)
+		}
+	}
+	return nil
+}
+
 // MaxDatabaseBytes returns the size cap of the databases of class.
 func (s *Store) MaxDatabaseBytes(class string) int64 {
 	if n, ok := s.classMax[class]; ok && n > 0 {
