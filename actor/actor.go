@@ -48,6 +48,8 @@ type actor struct {
 	alarm     *alarmRun // the alarm handler running, or nil (alarm.go)
 	alarmTx   alarmTx   // the alarm before this transaction's first alarm write
 	alarmTurn *turn     // an alarm turn whose commit reports nothing to the schedule
+
+	ws wsInstance // the instance's WebSockets (websocket.go)
 }
 
 func newActor(h *Host, k key, ns *den.Namespace, class *den.Class, id den.ID) *actor {
@@ -120,6 +122,8 @@ func (a *actor) close() {
 		a.st.dead = true
 	}
 	a.obj, a.st = nil, nil
+	a.wsLive(false)
+	a.wsDrop()
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
 			a.h.log.Error("close object database", "class", a.key.class, "id", a.id.String(), "err", err)
@@ -137,6 +141,7 @@ func (a *actor) reset(cause *den.Error) {
 		a.st.dead = true
 	}
 	a.obj, a.st = nil, nil
+	a.wsReset() // a reset disconnects the object's WebSockets
 	if a.depth == 0 {
 		a.close()
 	} else {
@@ -157,7 +162,7 @@ func (a *actor) handle(ev *event) {
 		a.reset(e)
 	}
 	if ev.ctx.Err() != nil {
-		ev.reply <- result{err: canceled(ev.ctx)}
+		ev.send(result{err: canceled(ev.ctx)})
 		return
 	}
 	if ev.id.Name() != "" && a.id.Name() == "" {
@@ -171,14 +176,14 @@ func (a *actor) handle(ev *event) {
 		a.close() // a reset happened: reopen the database on the next event
 	}
 	if r.err != nil {
-		ev.reply <- r
+		ev.send(r)
 		return
 	}
 	a.release(wrote, gated, func(err error) {
 		if err != nil {
 			r = result{err: err}
 		}
-		ev.reply <- r
+		ev.send(r)
 	})
 }
 
@@ -188,6 +193,7 @@ func (a *actor) handle(ev *event) {
 // says the writes are durable (durability of a later write implies that of
 // every earlier one of the same database).
 func (a *actor) release(wrote, gated bool, send func(error)) {
+	send = a.withOutbox(send) // WebSocket sends go out with the reply
 	pending := a.flushing.Load() > 0
 	if !wrote && !pending {
 		send(nil)
@@ -235,12 +241,13 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 		return result{err: a.errorf(den.AsError(err))}, false, false
 	}
 	ctx := ev.ctx
+	mark := a.wsMark()
 	if ev.bare {
 		st := a.st
 		if st == nil {
 			st = &state{a: a} // storage only; the instance is not constructed
 		}
-		t := &turn{a: a, st: st, chain: ev.chain}
+		t := &turn{a: a, st: st, chain: ev.chain, ws: mark}
 		r := a.invoke(withTurn(ctx, t), t, ev)
 		t.ended.Store(true)
 		return a.finish(r, t)
@@ -253,14 +260,16 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 		t.ended.Store(true)
 		if err != nil {
 			a.db.Rollback()
+			a.wsRollback(mark)
 			if a.st == st {
 				a.obj, a.st = nil, nil
 			}
 			return result{err: err}, false, false
 		}
 		a.obj = obj
+		a.wsLive(true)
 	}
-	t := &turn{a: a, st: a.st, chain: ev.chain}
+	t := &turn{a: a, st: a.st, chain: ev.chain, ws: mark}
 	r := a.invoke(withTurn(ctx, t), t, ev)
 	t.ended.Store(true)
 	return a.finish(r, t)
@@ -272,6 +281,7 @@ func (a *actor) finish(r result, t *turn) (result, bool, bool) {
 		r.err = a.resetError("the object was reset while this event ran")
 	}
 	if r.err != nil {
+		a.wsRollback(t.ws) // its sends are dropped with its writes
 		if a.db != nil {
 			// A rollback that fails leaves the database broken (a critical
 			// error hit while reading, say): reset now, not on the next event.
@@ -288,9 +298,11 @@ func (a *actor) finish(r result, t *turn) (result, bool, bool) {
 	wrote, err := a.db.Commit()
 	if err != nil {
 		e := den.AsError(err)
+		a.wsRollback(t.ws)
 		a.reset(e)
 		return result{err: a.errorf(&den.Error{Code: e.Code, Message: e.Message, Retryable: true, Reset: true})}, false, false
 	}
+	a.wsCommit(t.ws)
 	return r, wrote, a.gated
 }
 

@@ -24,6 +24,8 @@ type Config struct {
 	// Alarms is told of alarms before the turns that set them commit (see
 	// den.AlarmScheduler); nil stores alarms without scheduling them.
 	Alarms den.AlarmScheduler
+	// Hub keeps the objects' WebSockets (package hub); nil refuses them.
+	Hub den.WebSocketHub
 }
 
 // Host is the node's registry of live objects and implements den.Dispatcher.

@@ -16,6 +16,7 @@ import (
 	"github.com/den-run/den/alarm"
 	"github.com/den-run/den/commit"
 	"github.com/den-run/den/gateway"
+	"github.com/den-run/den/hub"
 	"github.com/den-run/den/keyring"
 	"github.com/den-run/den/sqlite"
 )
@@ -84,6 +85,7 @@ type Server struct {
 	alarms  *alarm.Index      // the node's schedule of alarms (alarm.go)
 	runner  *alarm.Runner     // delivers due alarms
 	gw      *gateway.Server
+	hub     *hub.Hub        // the objects' WebSockets
 	admin   *gateway.Server // the operator API, or nil (admin.go)
 	env     *den.Env
 	closing chan struct{} // made by the first Close, closed when it returns
@@ -199,6 +201,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		s.log.Warn("max-live lowered to fit the open-file limit: each live object holds 2 files (its database and its WAL), and connections and syncs need the rest; raise the limit (ulimit -n) to keep more objects in memory",
 			"max_live", s.cfg.MaxLive, "lowered_to", maxLive, "open_file_limit", openFileLimit())
 	}
+	sockets := hub.New(hub.Config{Logger: s.log})
 	host := actor.New(actor.Config{
 		Store:       sqlite.NewStoreWithOptions(objects, s.cfg.storeOptions()),
 		Committer:   committer,
@@ -206,6 +209,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		MaxLive:     maxLive,
 		Logger:      s.log,
 		Alarms:      alarms,
+		Hub:         sockets,
 	}, s.app.Classes...)
 	namespaces := make([]*den.Namespace, len(bindings))
 	for i, b := range bindings {
@@ -219,6 +223,14 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			host.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := sockets.Open(host); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			sockets.Close(context.WithoutCancel(ctx))
 		}
 	}()
 	runner, err := startAlarmRunner(alarms, host, env, s.log)
@@ -243,7 +255,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return err
 	}
 	s.unlock, s.host, s.commit, s.gw, s.env = unlock, host, barrier, gw, env
-	s.alarms, s.runner = alarms, runner
+	s.alarms, s.runner, s.hub = alarms, runner, sockets
 	s.log.Info("listening", "addr", gw.BoundAddr(), "app", s.app.name(), "data", data)
 	return nil
 }
@@ -275,7 +287,8 @@ func (s *Server) Host() *actor.Host {
 }
 
 // Close drains the server within ctx: the gateway stops accepting
-// connections and finishes the requests in flight, then the host finishes
+// connections and finishes the requests in flight, every WebSocket is closed
+// with 1001 (going away), then the host finishes
 // its turns and closes every database, then the data directory is released.
 // It returns the first error. Close is idempotent and safe to call
 // concurrently: every call returns the first call's result.
@@ -293,7 +306,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.closing = make(chan struct{})
 	gw, host, barrier, unlock := s.gw, s.host, s.commit, s.unlock
-	runner, alarms := s.runner, s.alarms
+	runner, alarms, sockets := s.runner, s.alarms, s.hub
 	s.mu.Unlock()
 
 	var errs []error
@@ -301,6 +314,9 @@ func (s *Server) Close(ctx context.Context) error {
 		errs = append(errs, gw.Close(ctx))
 	}
 	errs = append(errs, s.closeAdmin(ctx))
+	if sockets != nil {
+		errs = append(errs, sockets.Close(ctx)) // every WebSocket gets 1001 (going away)
+	}
 	if runner != nil {
 		errs = append(errs, runner.Close(ctx)) // no new alarm turns; running ones finish
 	}
