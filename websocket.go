@@ -13,13 +13,13 @@ import (
 
 // WebSocket limits and codes, as Cloudflare sets them.
 const (
-	MaxWebSocketTags        = 10       // distinct tags on one hibernatable socket
-	MaxWebSocketTagLength   = 256      // characters in one tag
-	MaxWebSocketsPerObject  = 32768    // hibernatable sockets accepted by one object
-	MaxWebSocketMessage     = 32 << 20 // bytes in one incoming message (after reassembly)
-	MaxWebSocketAttachment  = 16384    // bytes of one socket's serialized attachment
-	MaxAutoResponseBytes    = 2048     // bytes in an auto-response request or response
-	MaxCloseReasonBytes     = 123      // bytes of UTF-8 in a close reason
+	MaxWebSocketTags         = 10       // distinct tags on one hibernatable socket
+	MaxWebSocketTagLength    = 256      // characters in one tag
+	MaxWebSocketsPerObject   = 32768    // hibernatable sockets accepted by one object
+	MaxWebSocketMessage      = 32 << 20 // bytes in one incoming message (after reassembly)
+	MaxWebSocketAttachment   = 16384    // bytes of one socket's serialized attachment
+	MaxAutoResponseBytes     = 2048     // bytes in an auto-response request or response
+	MaxCloseReasonBytes      = 123      // bytes of UTF-8 in a close reason
 	MaxWebSocketEventTimeout = 7 * 24 * time.Hour
 
 	CloseNormal         = 1000 // the purpose was fulfilled
