@@ -96,19 +96,28 @@ func (h *Hub) forget(s *socket, fd int) {
 }
 
 // enqueueWriter hands s to the writers. Called with s.mu held.
+// It wakes a writer only when the queue was empty, and another once a
+// batch is waiting: a broadcast of thousands of sends wakes two writers,
+// not one per send.
 func (h *Hub) enqueueWriter(s *socket) {
 	h.wmu.Lock()
+	n := len(h.wq)
 	h.wq = append(h.wq, s)
 	h.wmu.Unlock()
-	h.wcond.Signal()
+	if n == 0 || n == writeBatch {
+		h.wcond.Signal()
+	}
 }
+
+// writeBatch is how many sockets a writer takes from the queue at once.
+const writeBatch = 64
 
 // write is a writer's goroutine: it takes sockets with output from the
 // queue and writes what each takes without blocking. A socket whose buffer
 // is full waits for the poller to see it writable.
 func (h *Hub) write() {
 	iov := make([][]byte, 0, 64)
-	batch := make([]*socket, 0, 64)
+	batch := make([]*socket, 0, writeBatch)
 	for {
 		h.wmu.Lock()
 		for len(h.wq) == 0 && !h.wstop {
