@@ -14,7 +14,7 @@
 // and without blocking; a socket whose peer reads too slowly is closed with
 // 1008 once MaxSendQueue bytes wait for it.
 //
-// Lock order: Hub.mu → socket.mu → {Hub.fmu, Hub.wmu, timers.mu}; the
-// last three are leaves. Hub.mu is never taken with a socket's lock held.
+// Lock order: Hub.mu → socket.mu → {Hub.fmu, Hub.wmu, timers.mu → Hub.evmu};
+// the others are leaves. Hub.mu is never taken with a socket's lock held.
 // See docs/WEBSOCKETS.md and docs/CONCURRENCY.md.
 package hub

@@ -63,6 +63,9 @@ type Hub struct {
 	wstop bool // the poller and the writers return
 
 	timers timers
+
+	evmu      sync.RWMutex // protects fdsClosed: held to write evfd, taken to close evfd and epfd
+	fdsClosed bool
 }
 
 // gkey names one object.
@@ -179,15 +182,34 @@ func (h *Hub) Close(ctx context.Context) error {
 		s.goodbyeLocked(den.CloseGoingAway, "Durable Object runtime is shutting down")
 		s.mu.Unlock()
 	}
+	// Sockets already out of their groups may still be flushing a Close.
+	h.fmu.Lock()
+	rest := slices.Clone(h.fds)
+	h.fmu.Unlock()
+	for _, s := range rest {
+		if s != nil {
+			s.mu.Lock()
+			s.shutdownLocked()
+			s.mu.Unlock()
+		}
+	}
+	h.evmu.Lock()
+	h.fdsClosed = true
 	unix.Close(h.evfd)
 	unix.Close(h.epfd)
+	h.evmu.Unlock()
 	return nil
 }
 
-// wake interrupts the poller's wait.
+// wake interrupts the poller's wait. After Close it does nothing: the
+// eventfd's number may belong to another file by then.
 func (h *Hub) wake() {
-	var one = [8]byte{1}
-	unix.Write(h.evfd, one[:])
+	h.evmu.RLock()
+	defer h.evmu.RUnlock()
+	if !h.fdsClosed && h.evfd >= 0 {
+		one := [8]byte{1}
+		unix.Write(h.evfd, one[:])
+	}
 }
 
 func keyOf(ns *den.Namespace, id den.ID) gkey { return gkey{class: ns.Class(), id: id.Bytes()} }

@@ -194,7 +194,7 @@ func (t *timers) add(h *Hub, s *socket, k timerKind) {
 	}
 	t.q[k] = append(t.q[k], timer{at: at, s: s})
 	t.mu.Unlock()
-	if earliest && h.evfd >= 0 {
+	if earliest {
 		h.wake()
 	}
 }

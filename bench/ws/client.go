@@ -86,6 +86,8 @@ func (c *client) read() (string, error) {
 
 func (c *client) close() { c.c.Close() }
 
-// localIP returns the loopback address the i-th connection dials from.
-func localIP(i int) net.IP { return net.IPv4(127, 0, 0, byte(2+i/25000)) }
+// localIP returns the loopback address the i-th connection of a cell
+// dials from. Each cell starts on a fresh address (base), so the ports the
+// previous cell left in TIME_WAIT do not slow its connects down.
+func localIP(base, i int) net.IP { return net.IPv4(127, 0, 0, byte(2+(base+i/25000)%250)) }
 

@@ -204,7 +204,10 @@ func run(ctx context.Context, o Options, stdout, log io.Writer) error {
 				return &server{p: p, name: "den"}, err
 			}
 		case "workerd":
-			bin := filepath.Join(o.Cache, "node_modules", "@cloudflare", "workerd-"+runtime.GOOS+"-64", "bin", "workerd")
+			bin, err := filepath.Abs(filepath.Join(o.Cache, "node_modules", "@cloudflare", "workerd-"+runtime.GOOS+"-64", "bin", "workerd"))
+			if err != nil {
+				return err
+			}
 			if _, err := os.Stat(bin); err != nil {
 				fmt.Fprintf(log, "workerd not installed in %s (go run ./bench installs it): skipped\n", o.Cache)
 				continue
@@ -260,8 +263,12 @@ func run(ctx context.Context, o Options, stdout, log io.Writer) error {
 	return nil
 }
 
+// cells counts the source addresses used so far (see localIP).
+var cells atomic.Int64
+
 // connect opens n sockets, perRoom to a room, 64 at a time.
 func connect(ctx context.Context, addr string, n, perRoom int, prefix string) ([]*client, error) {
+	base := int(cells.Add(int64(n/25000+1)) - int64(n/25000+1))
 	out := make([]*client, n)
 	var next atomic.Int64
 	var first error
@@ -274,7 +281,7 @@ func connect(ctx context.Context, addr string, n, perRoom int, prefix string) ([
 				if i >= n {
 					return
 				}
-				c, err := dial(ctx, addr, fmt.Sprintf("/room/%s%d?name=u%d", prefix, i/perRoom, i), localIP(i))
+				c, err := dial(ctx, addr, fmt.Sprintf("/room/%s%d?name=u%d", prefix, i/perRoom, i), localIP(base, i))
 				if err != nil {
 					mu.Lock()
 					if first == nil {
