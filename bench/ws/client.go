@@ -90,4 +90,3 @@ func (c *client) close() { c.c.Close() }
 // dials from. Each cell starts on a fresh address (base), so the ports the
 // previous cell left in TIME_WAIT do not slow its connects down.
 func localIP(base, i int) net.IP { return net.IPv4(127, 0, 0, byte(2+(base+i/25000)%250)) }
-

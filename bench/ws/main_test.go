@@ -6,7 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
+
+// TestMain fails the package if any test leaks a goroutine.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestShortRun runs the benchmark's short form against Den: 1,000 idle
 // sockets, a broadcast to 1,000, and a short chat cell. It checks that
