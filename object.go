@@ -51,6 +51,47 @@ type State interface {
 	// not return), its writes roll back, callers get the error, and the next
 	// event constructs a new instance. reason may be "".
 	Abort(reason string)
+
+	// WebSockets (see websocket.go and docs/WEBSOCKETS.md).
+
+	// AcceptWebSocket accepts the WebSocket that r (received by the object's
+	// ServeHTTP with w) asks for, with the hibernation API: it writes the
+	// 101 response into w and returns the socket, whose events then go to
+	// the object's WebSocketMessage, WebSocketClose and WebSocketError
+	// methods, even after the object was evicted. At most
+	// MaxWebSocketTags distinct tags of MaxWebSocketTagLength characters,
+	// and MaxWebSocketsPerObject sockets per object. The 101 response is an
+	// output: it reaches the client when the turn's writes are durable.
+	AcceptWebSocket(w http.ResponseWriter, r *http.Request, tags ...string) (WebSocket, error)
+	// AcceptStandardWebSocket accepts a WebSocket without hibernation: its
+	// events go to h, as turns of this instance, and the object stays in
+	// memory while it is open. It is not listed by GetWebSockets.
+	AcceptStandardWebSocket(w http.ResponseWriter, r *http.Request, h WebSocketHandler) (WebSocket, error)
+	// GetWebSockets returns the object's hibernatable sockets that are not
+	// disconnected (some may be Closing), only those with tag if tag is not
+	// "", in no particular order.
+	GetWebSockets(tag string) []WebSocket
+	// GetTags returns the tags ws was accepted with; an error if ws is not
+	// a hibernatable socket of this object.
+	GetTags(ws WebSocket) ([]string, error)
+	// SetWebSocketAutoResponse sets the object's automatic response (nil
+	// clears it): a text message equal to pair.Request is answered with
+	// pair.Response by the runtime, without waking the object. It survives
+	// hibernation.
+	SetWebSocketAutoResponse(pair *WebSocketRequestResponsePair)
+	// GetWebSocketAutoResponse returns the automatic response, or nil.
+	GetWebSocketAutoResponse() *WebSocketRequestResponsePair
+	// GetWebSocketAutoResponseTimestamp returns when ws last got an
+	// automatic response; false if never.
+	GetWebSocketAutoResponseTimestamp(ws WebSocket) (time.Time, bool)
+	// SetHibernatableWebSocketEventTimeout bounds each WebSocket event
+	// handler's run time (its ctx expires; a handler still running then
+	// fails the event); 0 removes the bound. At most
+	// MaxWebSocketEventTimeout.
+	SetHibernatableWebSocketEventTimeout(d time.Duration) error
+	// GetHibernatableWebSocketEventTimeout returns the event timeout; false
+	// when none is set.
+	GetHibernatableWebSocketEventTimeout() (time.Duration, bool)
 }
 
 // Event handler names that cannot be called over RPC: the Go names of the

@@ -136,7 +136,9 @@ func checkRPCSize(n int) error {
 // ServeHTTP forwards r to the object and copies its response to w, so a
 // worker can route with ns.GetByName(name).ServeHTTP(w, r). An error becomes
 // a plain-text response with the status [HTTPStatus] gives it; an overloaded
-// object answers 503 with Retry-After.
+// object answers 503 with Retry-After. A 101 response with which the object
+// accepted a WebSocket is connected to w's connection (see
+// [WebSocketUpgrade]).
 func (s *Stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, err := s.Fetch(r)
 	if err != nil {
@@ -144,6 +146,13 @@ func (s *Stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	if up, ok := resp.Body.(WebSocketUpgrade); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// The object accepted a WebSocket: hand the connection over.
+		if err := up.Connect(w, r, resp.Header); err != nil && AsError(err).Code != ECANCELED {
+			WriteError(w, err) // a no-op once the connection is hijacked
+		}
+		return
+	}
 	h := w.Header()
 	for k, v := range resp.Header {
 		h[k] = v

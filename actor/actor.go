@@ -60,6 +60,7 @@ type actor struct {
 	unsampled     bool    // a write since the last sample
 	wiped         bool    // the running turn wiped the object (Host.Wipe)
 	removeOnClose bool    // wiped: delete its history and files when the database closes
+	ws wsInstance // the instance's WebSockets (websocket.go)
 }
 
 func newActor(h *Host, k key, ns *den.Namespace, class *den.Class, id den.ID) *actor {
@@ -136,6 +137,8 @@ func (a *actor) close() {
 		a.st.dead = true
 	}
 	a.obj, a.st = nil, nil
+	a.wsLive(false)
+	a.wsDrop()
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
 			a.log(slog.LevelError, "close object database", slog.Any("err", err))
@@ -162,6 +165,7 @@ func (a *actor) reset(cause *den.Error) {
 		a.st.dead = true
 	}
 	a.obj, a.st = nil, nil
+	a.wsReset() // a reset disconnects the object's WebSockets
 	if a.depth == 0 {
 		a.close()
 	} else {
@@ -194,7 +198,7 @@ func (a *actor) handle(ev *event) {
 		if obs != nil {
 			obs.Refused(a.ns, ev.id, ev.kind, den.ErrorCode(err))
 		}
-		ev.reply <- result{err: err}
+		ev.send(result{err: err})
 		return
 	}
 	if ev.id.Name() != "" && a.id.Name() == "" {
@@ -217,7 +221,7 @@ func (a *actor) handle(ev *event) {
 		a.close() // a reset happened: reopen the database on the next event
 	}
 	if r.err != nil {
-		ev.reply <- r
+		ev.send(r)
 		a.restartIfAsked()
 		return
 	}
@@ -225,7 +229,7 @@ func (a *actor) handle(ev *event) {
 		if err != nil {
 			r = result{err: err}
 		}
-		ev.reply <- r
+		ev.send(r)
 	})
 	a.restartIfAsked()
 }
@@ -236,6 +240,7 @@ func (a *actor) handle(ev *event) {
 // says the writes are durable (durability of a later write implies that of
 // every earlier one of the same database).
 func (a *actor) release(wrote, gated bool, send func(error)) {
+	send = a.withOutbox(send) // WebSocket sends go out with the reply
 	pending := a.flushing.Load() > 0
 	if !wrote && !pending {
 		send(nil)
@@ -286,12 +291,13 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 		return result{err: a.errorf(den.AsError(err))}, false, false
 	}
 	ctx := ev.ctx
+	mark := a.wsMark()
 	if ev.bare {
 		st := a.st
 		if st == nil {
 			st = &state{a: a} // storage only; the instance is not constructed
 		}
-		t := &turn{a: a, st: st, chain: ev.chain}
+		t := &turn{a: a, st: st, chain: ev.chain, ws: mark}
 		r := a.invoke(withTurn(ctx, t), t, ev)
 		t.ended.Store(true)
 		return a.finish(r, t)
@@ -304,6 +310,7 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 		t.ended.Store(true)
 		if err != nil {
 			a.db.Rollback()
+			a.wsRollback(mark)
 			if a.st == st {
 				a.obj, a.st = nil, nil
 			}
@@ -311,8 +318,9 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 		}
 		a.obj = obj
 		a.use.activated = true
+		a.wsLive(true)
 	}
-	t := &turn{a: a, st: a.st, chain: ev.chain}
+	t := &turn{a: a, st: a.st, chain: ev.chain, ws: mark}
 	r := a.invoke(withTurn(ctx, t), t, ev)
 	t.ended.Store(true)
 	return a.finish(r, t)
@@ -324,6 +332,7 @@ func (a *actor) finish(r result, t *turn) (result, bool, bool) {
 		r.err = a.resetError("the object was reset while this event ran")
 	}
 	if r.err != nil {
+		a.wsRollback(t.ws) // its sends are dropped with its writes
 		if a.db != nil {
 			// A rollback that fails leaves the database broken (a critical
 			// error hit while reading, say): reset now, not on the next event.
@@ -340,9 +349,11 @@ func (a *actor) finish(r result, t *turn) (result, bool, bool) {
 	wrote, err := a.db.Commit()
 	if err != nil {
 		e := den.AsError(err)
+		a.wsRollback(t.ws)
 		a.reset(e)
 		return result{err: a.errorf(&den.Error{Code: e.Code, Message: e.Message, Retryable: true, Reset: true})}, false, false
 	}
+	a.wsCommit(t.ws)
 	return r, wrote, a.gated
 }
 

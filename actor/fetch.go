@@ -24,9 +24,10 @@ func (a *actor) fetch(ctx context.Context, ev *event) (*http.Response, error) {
 
 // recorder is the http.ResponseWriter an object's ServeHTTP writes to.
 type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
+	header  http.Header
+	status  int
+	body    bytes.Buffer
+	upgrade den.WebSocketUpgrade // the socket State.AcceptWebSocket accepted, if any
 }
 
 func (r *recorder) Header() http.Header { return r.header }
@@ -45,6 +46,13 @@ func (r *recorder) Write(p []byte) (int, error) {
 }
 
 func (r *recorder) response(req *http.Request) *http.Response {
+	if r.upgrade != nil {
+		return &http.Response{
+			Status: "101 Switching Protocols", StatusCode: http.StatusSwitchingProtocols,
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: r.header, Body: r.upgrade, Request: req,
+		}
+	}
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}

@@ -37,6 +37,8 @@ type Config struct {
 	// (its point-in-time history). Then the Store's Remove, if it has one,
 	// deletes the database's files. Errors are logged.
 	OnWiped func(class string, id den.ID) error
+	// Hub keeps the objects' WebSockets (package hub); nil refuses them.
+	Hub den.WebSocketHub
 }
 
 // Host is the node's registry of live objects and implements den.Dispatcher.

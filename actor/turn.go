@@ -31,6 +31,18 @@ type event struct {
 	run   func(ctx context.Context, obj any, st den.State) ([]byte, error)
 	bare  bool
 	reply chan result // buffered: the actor never blocks sending to it
+	// done, when set, replaces reply: it is called with the result and
+	// must not block (WebSocket events, whose sender does not wait).
+	done func(error)
+}
+
+// send hands r to whoever waits for ev.
+func (ev *event) send(r result) {
+	if ev.done != nil {
+		ev.done(r.err)
+		return
+	}
+	ev.reply <- r
 }
 
 type result struct {
@@ -46,6 +58,7 @@ type turn struct {
 	st    *state
 	chain []key
 	ended atomic.Bool // set when the turn returns; a leaked context then carries no turn
+	ws    wsMark      // where the turn's WebSocket outputs begin (websocket.go)
 }
 
 // withTurn returns ctx carrying t, under reqlog's key so that lines logged

@@ -43,7 +43,7 @@ type Config struct {
 	// The rest is optional: an endpoint whose part is missing answers 501.
 	// Recovery serves the point-in-time recovery endpoints (recovery.go).
 	Recovery den.Recovery
-	See // listing, usage, metrics, sockets (see.go)
+	See      // listing, usage, metrics, sockets (see.go)
 }
 
 // Handler serves the operator API. It is safe for concurrent use.

@@ -18,6 +18,7 @@ import (
 	"github.com/den-run/den/config"
 	"github.com/den-run/den/gateway"
 	"github.com/den-run/den/internal/reqlog"
+	"github.com/den-run/den/hub"
 	"github.com/den-run/den/keyring"
 	"github.com/den-run/den/pitr"
 	"github.com/den-run/den/sqlite"
@@ -98,6 +99,7 @@ type Server struct {
 	alarms  *alarm.Index      // the node's schedule of alarms (alarm.go)
 	runner  *alarm.Runner     // delivers due alarms
 	gw      *gateway.Server
+	hub     *hub.Hub        // the objects' WebSockets
 	admin   *gateway.Server // the operator API, or nil (admin.go)
 	history *pitr.Archive   // point-in-time history, or nil (pitr.go)
 	see     *see            // metrics, usage and the catalog (metrics.go)
@@ -244,6 +246,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return err
 	}
 	history := s.cfg.archive(data)
+	sockets := hub.New(hub.Config{Logger: s.log})
 	host := actor.New(actor.Config{
 		Store:       sqlite.NewStoreWithOptions(objects, withHistory(s.cfg.storeOptions(), history)),
 		TempDir:     data,
@@ -254,6 +257,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Alarms:      alarms,
 		Observer:    see.observer(),
 		OnWiped:     wipeHistory(history),
+		Hub:         sockets,
 	}, s.app.Classes...)
 	namespaces := make([]*den.Namespace, len(bindings))
 	for i, b := range bindings {
@@ -267,6 +271,14 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			host.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := sockets.Open(host); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			sockets.Close(context.WithoutCancel(ctx))
 		}
 	}()
 	runner, err := startAlarmRunner(alarms, host, env, s.log)
@@ -294,7 +306,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return err
 	}
 	s.unlock, s.host, s.commit, s.gw, s.env = unlock, host, barrier, gw, env
-	s.alarms, s.runner, s.history = alarms, runner, history
+	s.alarms, s.runner, s.history, s.hub = alarms, runner, history, sockets
 	s.log.Info("listening", "addr", gw.BoundAddr(), "app", s.app.name(), "data", data)
 	return nil
 }
@@ -326,7 +338,8 @@ func (s *Server) Host() *actor.Host {
 }
 
 // Close drains the server within ctx: the gateway stops accepting
-// connections and finishes the requests in flight, then the host finishes
+// connections and finishes the requests in flight, every WebSocket is closed
+// with 1001 (going away), then the host finishes
 // its turns and closes every database, then the data directory is released.
 // It returns the first error. Close is idempotent and safe to call
 // concurrently: every call returns the first call's result.
@@ -344,7 +357,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.closing = make(chan struct{})
 	gw, host, barrier, unlock := s.gw, s.host, s.commit, s.unlock
-	runner, alarms, see := s.runner, s.alarms, s.see
+	runner, alarms, see, sockets := s.runner, s.alarms, s.see, s.hub
 	s.mu.Unlock()
 
 	var errs []error
@@ -352,6 +365,9 @@ func (s *Server) Close(ctx context.Context) error {
 		errs = append(errs, gw.Close(ctx))
 	}
 	errs = append(errs, s.closeAdmin(ctx))
+	if sockets != nil {
+		errs = append(errs, sockets.Close(ctx)) // every WebSocket gets 1001 (going away)
+	}
 	if runner != nil {
 		errs = append(errs, runner.Close(ctx)) // no new alarm turns; running ones finish
 	}
