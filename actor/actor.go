@@ -53,14 +53,14 @@ type actor struct {
 	alarmTx   alarmTx   // the alarm before this transaction's first alarm write
 	alarmTurn *turn     // an alarm turn whose commit reports nothing to the schedule
 
-	use           turnUse // what the running turn used (observe.go)
-	busyFrom      int64   // unix ns when the object became busy; 0 while idle or unobserved
-	bytes         int64   // the database's size at the last sample, -1 if never
-	sampled       int64   // unix ns of the last size sample
-	unsampled     bool    // a write since the last sample
-	wiped         bool    // the running turn wiped the object (Host.Wipe)
-	removeOnClose bool    // wiped: delete its history and files when the database closes
-	ws wsInstance // the instance's WebSockets (websocket.go)
+	use           turnUse    // what the running turn used (observe.go)
+	busyFrom      int64      // unix ns when the object became busy; 0 while idle or unobserved
+	bytes         int64      // the database's size at the last sample, -1 if never
+	sampled       int64      // unix ns of the last size sample
+	unsampled     bool       // a write since the last sample
+	wiped         bool       // the running turn wiped the object (Host.Wipe)
+	removeOnClose bool       // wiped: delete its history and files when the database closes
+	ws            wsInstance // the instance's WebSockets (websocket.go)
 }
 
 func newActor(h *Host, k key, ns *den.Namespace, class *den.Class, id den.ID) *actor {
