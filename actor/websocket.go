@@ -360,7 +360,7 @@ func (h *Host) DeliverWebSocket(ns *den.Namespace, id den.ID, wev den.WebSocketE
 	if class == nil {
 		return den.Errorf(den.ENOTFOUND, "no class %q is registered on this host", ns.Class())
 	}
-	ev := &event{ctx: h.ctx, id: id, done: done}
+	ev := &event{ctx: h.ctx, id: id, done: done, kind: den.EventWebSocket}
 	ev.run = func(ctx context.Context, obj any, st den.State) ([]byte, error) {
 		s := st.(*state)
 		return nil, s.a.runWebSocket(ctx, obj, wev)

@@ -34,6 +34,11 @@ type Config struct {
 	RetryDelay time.Duration // 10ms
 	// Writers is the number of goroutines writing to sockets.
 	Writers int // GOMAXPROCS
+	// Observer is told of hibernatable sockets opening, closing,
+	// hibernating and waking, and of messages delivered, for metrics and
+	// usage; nil for none. It may be called with the hub's lock held, so it
+	// must not call the hub.
+	Observer den.WebSocketObserver
 }
 
 // Hub holds the node's accepted WebSockets; it implements den.WebSocketHub.
@@ -248,10 +253,13 @@ func (h *Hub) Accept(ns *den.Namespace, id den.ID, r *http.Request, tags []strin
 		return nil, den.Errorf(den.ELIMIT, "%s", den.MsgWebSocketTooMany)
 	}
 	h.nextID++
-	s := &socket{h: h, g: g, id: h.nextID, tags: tags, hib: hibernatable, fd: -1, gidx: len(g.sockets)}
+	s := &socket{h: h, g: g, id: h.nextID, tags: tags, hib: hibernatable, fd: -1, gidx: len(g.sockets), opened: time.Now(), remote: r.RemoteAddr}
 	g.sockets = append(g.sockets, s)
 	if hibernatable {
 		g.hib++
+	}
+	if o := h.cfg.Observer; o != nil && hibernatable {
+		o.WebSocketOpened(ns, id)
 	}
 	h.timers.add(h, s, timerConnect)
 	return s, nil
@@ -271,6 +279,9 @@ func (h *Hub) removeLocked(s *socket) {
 	s.gidx = -1
 	if s.hib {
 		g.hib--
+	}
+	if o := h.cfg.Observer; o != nil && s.hib {
+		o.WebSocketClosed(g.ns, g.id, !g.live)
 	}
 	h.dropLocked(g)
 }
@@ -345,6 +356,13 @@ func (h *Hub) Live(ns *den.Namespace, id den.ID, live bool) {
 	if g == nil {
 		return
 	}
+	if o := h.cfg.Observer; o != nil && g.live != live && g.hib > 0 {
+		if live {
+			o.WebSocketsWoken(ns, id, g.hib)
+		} else {
+			o.WebSocketsHibernated(ns, id, g.hib)
+		}
+	}
 	g.live = live
 	h.dropLocked(g)
 }
@@ -352,6 +370,17 @@ func (h *Hub) Live(ns *den.Namespace, id den.ID, live bool) {
 // Reset implements den.WebSocketHub: every socket of the object gets a
 // Close frame with 1011 and is cut; the settings are forgotten.
 func (h *Hub) Reset(ns *den.Namespace, id den.ID) {
+	h.closeObject(ns, id, den.CloseInternal, "Durable Object reset")
+}
+
+// CloseObject closes every socket of the object, hibernatable or not, with
+// 1001 (going away) and reason, and forgets its settings: for an object
+// being deleted.
+func (h *Hub) CloseObject(ns *den.Namespace, id den.ID, reason string) {
+	h.closeObject(ns, id, den.CloseGoingAway, reason)
+}
+
+func (h *Hub) closeObject(ns *den.Namespace, id den.ID, code int, reason string) {
 	h.mu.Lock()
 	g := h.groups[keyOf(ns, id)]
 	if g == nil {
@@ -363,8 +392,32 @@ func (h *Hub) Reset(ns *den.Namespace, id den.ID) {
 	g.timeout.Store(0)
 	h.mu.Unlock()
 	for _, s := range all {
-		s.closeFor(den.CloseInternal, "Durable Object reset")
+		s.closeFor(code, reason)
 	}
+}
+
+// SocketInfo describes one socket for operators.
+type SocketInfo struct {
+	Tags         []string
+	Hibernatable bool
+	Hibernated   bool // hibernatable, and its object is out of memory
+	Opened       time.Time
+	Remote       string // the peer's address
+}
+
+// List describes every socket of the object, hibernatable or not.
+func (h *Hub) List(ns *den.Namespace, id den.ID) []SocketInfo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g := h.groups[keyOf(ns, id)]
+	if g == nil {
+		return nil
+	}
+	out := make([]SocketInfo, 0, len(g.sockets))
+	for _, s := range g.sockets {
+		out = append(out, SocketInfo{Tags: s.tags, Hibernatable: s.hib, Hibernated: s.hib && !g.live, Opened: s.opened, Remote: s.remote})
+	}
+	return out
 }
 
 // Stats are counts for tests, benchmarks and metrics.

@@ -36,6 +36,9 @@ type socket struct {
 	hib  bool
 	gidx int // index in g.sockets; guarded by h.mu
 
+	opened time.Time // when the object accepted it
+	remote string    // the peer's address
+
 	mu              sync.Mutex // protects following fields
 	state           state
 	fd              int
@@ -558,6 +561,9 @@ func (s *socket) pump() {
 	}
 	err := s.h.d.DeliverWebSocket(s.g.ns, s.g.id, ev, s.delivered)
 	if err == nil {
+		if o := s.h.cfg.Observer; o != nil && ev.Kind == den.WebSocketMessageEvent {
+			o.WebSocketMessage(s.g.ns, s.g.id)
+		}
 		return
 	}
 	if den.IsOverloaded(err) && !s.h.closed.Load() {

@@ -10,6 +10,7 @@ import (
 	"github.com/den-run/den/actor"
 	"github.com/den-run/den/admin"
 	"github.com/den-run/den/alarm"
+	"github.com/den-run/den/hub"
 	"github.com/den-run/den/metrics"
 	"github.com/den-run/den/sqlite"
 	metering "github.com/den-run/den/usage"
@@ -30,6 +31,7 @@ type see struct {
 	runner *alarm.Runner
 	alarms *alarm.Index
 	env    *den.Env
+	hub    *hub.Hub
 }
 
 // openSee opens the usage meter under data (filling its catalog from the
@@ -52,9 +54,9 @@ func openSee(ctx context.Context, data, objects string, s *Server) (*see, error)
 }
 
 // attach records the parts the metrics and the admin API read.
-func (v *see) attach(host *actor.Host, runner *alarm.Runner, alarms *alarm.Index, env *den.Env) {
+func (v *see) attach(host *actor.Host, runner *alarm.Runner, alarms *alarm.Index, env *den.Env, sockets *hub.Hub) {
 	v.mu.Lock()
-	v.host, v.runner, v.alarms, v.env = host, runner, alarms, env
+	v.host, v.runner, v.alarms, v.env, v.hub = host, runner, alarms, env, sockets
 	v.mu.Unlock()
 }
 
@@ -112,7 +114,7 @@ func (v *see) adminSee() admin.See {
 		Objects:       v.host,
 		Alarm:         v.alarm,
 		DeleteOutside: v.deleteOutside,
-		Sockets:       nil, // HOOK(hub): the WebSocket hub, once it exists, lists and closes sockets here
+		Sockets:       hubSockets{v},
 		Usage:         v.usage,
 		Metrics:       v.metrics.Handler(),
 	}
@@ -224,4 +226,35 @@ func (s *Server) Meter() *metering.Meter {
 		return nil
 	}
 	return s.see.meter
+}
+
+// hubSockets shows the operator API an object's WebSockets, once the hub is
+// attached.
+type hubSockets struct{ v *see }
+
+func (s hubSockets) hub() *hub.Hub {
+	s.v.mu.Lock()
+	defer s.v.mu.Unlock()
+	return s.v.hub
+}
+
+func (s hubSockets) Sockets(ns *den.Namespace, id den.ID) []admin.SocketInfo {
+	h := s.hub()
+	if h == nil {
+		return nil
+	}
+	list := h.List(ns, id)
+	out := make([]admin.SocketInfo, len(list))
+	for i, w := range list {
+		out[i] = admin.SocketInfo{Tags: w.Tags, Hibernated: w.Hibernated, Opened: w.Opened, Remote: w.Remote}
+	}
+	return out
+}
+
+// CloseSockets closes the object's sockets with 1001 before it is deleted.
+func (s hubSockets) CloseSockets(ctx context.Context, ns *den.Namespace, id den.ID) error {
+	if h := s.hub(); h != nil {
+		h.CloseObject(ns, id, "Durable Object deleted")
+	}
+	return nil
 }

@@ -246,7 +246,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return err
 	}
 	history := s.cfg.archive(data)
-	sockets := hub.New(hub.Config{Logger: s.log})
+	sockets := hub.New(hub.Config{Logger: s.log, Observer: see.observer()})
 	host := actor.New(actor.Config{
 		Store:       sqlite.NewStoreWithOptions(objects, withHistory(s.cfg.storeOptions(), history)),
 		TempDir:     data,
@@ -298,7 +298,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := gw.Open(ctx); err != nil {
 		return err
 	}
-	see.attach(host, runner, alarms, env)
+	see.attach(host, runner, alarms, env, sockets)
 	s.see = see
 	if err := s.openAdmin(ctx, host, env); err != nil {
 		s.see = nil
