@@ -23,6 +23,7 @@ import (
 	"github.com/den-run/den/keyring"
 	"github.com/den-run/den/pitr"
 	"github.com/den-run/den/sqlite"
+	metering "github.com/den-run/den/usage"
 )
 
 // Data is a data directory opened while no server runs, for the operator's
@@ -358,7 +359,35 @@ func (d *Data) deleteObject(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The node's schedule and catalog must forget it too, or the next start
+	// would run its alarm (constructing it again) and list it.
+	if err := d.alarms.Forget(r.Context(), ns.Class(), id); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if err := d.forgetCatalog(r.Context(), ns.Class(), id); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// forgetCatalog removes the object from the usage meter's catalog, if the
+// data directory has one.
+func (d *Data) forgetCatalog(ctx context.Context, class string, id den.ID) error {
+	path := filepath.Join(d.dir, UsageFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil // never served with metering: no catalog
+	}
+	m := metering.New(metering.Config{Path: path, Logger: slog.New(slog.DiscardHandler)})
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	err := m.Forget(ctx, class, id.Bytes())
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (d *Data) parseID(ns *den.Namespace, s string) (den.ID, error) {
