@@ -6,12 +6,10 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/den-run/den"
 	"zombiezen.com/go/sqlite"
 )
 
@@ -98,36 +96,13 @@ func (d *DB) DeleteAlarm() error {
 // host serves the same directory: it rebuilds the node's alarm schedule at
 // start, before objects run.
 func (s *Store) ScanAlarms(ctx context.Context, fn func(class string, id [32]byte, at time.Time, err error) error) error {
-	classes, err := readDirNames(s.dir)
-	if err != nil {
-		return den.Errorf(den.EINTERNAL, "scan alarms: %w", err)
-	}
-	for _, class := range classes {
-		if checkClass(class) != nil {
-			continue
+	return s.walk(ctx, "scan alarms", func(class, path string, id [32]byte, _ fs.DirEntry) error {
+		at, has, err := readAlarm(ctx, path, s.syncFile)
+		if err == nil && !has {
+			return nil
 		}
-		err := filepath.WalkDir(filepath.Join(s.dir, class), func(path string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if ctx.Err() != nil {
-				return ctxError(ctx)
-			}
-			id, ok := idFromFile(e)
-			if !ok {
-				return nil
-			}
-			at, has, err := readAlarm(ctx, path, s.syncFile)
-			if err == nil && !has {
-				return nil
-			}
-			return fn(class, id, at, err)
-		})
-		if err != nil {
-			return den.Errorf(den.ErrorCode(err), "scan alarms: %w", err)
-		}
-	}
-	return nil
+		return fn(class, id, at, err)
+	})
 }
 
 // readAlarm opens the database at path, reads its alarm and closes it.

@@ -13,9 +13,21 @@ import (
 // opening it. Files that do not look like object databases
 // are skipped. If fn returns an error, ScanObjects stops and returns it.
 func (s *Store) ScanObjects(ctx context.Context, fn func(class string, id [32]byte, bytes int64) error) error {
+	return s.walk(ctx, "scan objects", func(class, path string, id [32]byte, e fs.DirEntry) error {
+		size := int64(0)
+		if fi, err := e.Info(); err == nil {
+			size = fi.Size()
+		}
+		return fn(class, id, size)
+	})
+}
+
+// walk calls fn for every file under the Store's directory that looks like
+// an object database, class by class; errors are prefixed with op.
+func (s *Store) walk(ctx context.Context, op string, fn func(class, path string, id [32]byte, e fs.DirEntry) error) error {
 	classes, err := readDirNames(s.dir)
 	if err != nil {
-		return den.Errorf(den.EINTERNAL, "scan objects: %w", err)
+		return den.Errorf(den.EINTERNAL, "%s: %w", op, err)
 	}
 	for _, class := range classes {
 		if checkClass(class) != nil {
@@ -32,14 +44,10 @@ func (s *Store) ScanObjects(ctx context.Context, fn func(class string, id [32]by
 			if !ok {
 				return nil
 			}
-			size := int64(0)
-			if fi, err := e.Info(); err == nil {
-				size = fi.Size()
-			}
-			return fn(class, id, size)
+			return fn(class, path, id, e)
 		})
 		if err != nil {
-			return den.Errorf(den.ErrorCode(err), "scan objects: %w", err)
+			return den.Errorf(den.ErrorCode(err), "%s: %w", op, err)
 		}
 	}
 	return nil
