@@ -302,7 +302,18 @@ func (l *Log) Empty() bool { return len(l.bases) == 0 }
 // Archive to the history, and makes them durable. The caller must have made
 // the WAL durable first, so that the history never holds a transaction a
 // crash could take back from the database.
-func (l *Log) Archive() error {
+func (l *Log) Archive() error { return l.archive(true) }
+
+// ArchiveKept appends the transactions committed since the last Archive, as
+// Archive does, but leaves the append to the page cache: for a database that
+// closes and keeps its WAL, which stays the durable copy of those
+// transactions. A crash that loses the append loses nothing: the next Attach
+// resumes after the last record that survived and reads the rest from the
+// WAL (dating them by its modification time). The first archive of an
+// object (its snapshot) is made durable all the same.
+func (l *Log) ArchiveKept() error { return l.archive(false) }
+
+func (l *Log) archive(durable bool) error {
 	if len(l.pending) == 0 && l.rebase == nil {
 		return nil
 	}
@@ -341,8 +352,10 @@ func (l *Log) Archive() error {
 	if _, err := l.cur.WriteAt(out, l.curSize); err != nil {
 		return fmt.Errorf("history: append: %w", err)
 	}
-	if err := l.a.syncFile(l.cur.Name()); err != nil {
-		return fmt.Errorf("history: sync: %w", err)
+	if durable {
+		if err := l.a.syncFile(l.cur.Name()); err != nil {
+			return fmt.Errorf("history: sync: %w", err)
+		}
 	}
 	base := l.bases[len(l.bases)-1]
 	off := l.curSize

@@ -314,3 +314,45 @@ func TestHistoryKeepsDataDeletedInOneSession(t *testing.T) {
 		t.Errorf("restored %q", v)
 	}
 }
+
+// Closing with a small WAL appends its transactions to the log without
+// syncing it: the WAL stays and is the durable copy. A crash that loses the
+// append loses no history: the next open reads those transactions back from
+// the WAL, and every bookmark still restores its state.
+func TestHistoryLostCloseAppend(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := historyStore(dir, 1<<30) // no checkpoint until a WAL of 1 MiB
+	db := openHistory(t, s, "x")
+	turn(t, db, func() { must(t, db.Put("a", []byte("0"))) })
+	must(t, db.Close()) // the first close writes the snapshot, durably
+	logs, err := filepath.Glob(filepath.Join(dir, "history", class, "*", "*", "*", "*.log"))
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("logs %v, %v", logs, err)
+	}
+	fi, err := os.Stat(logs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fi.Size()
+
+	db = openHistory(t, s, "x")
+	marks, states := script(t, db)
+	must(t, db.Close())
+	// The crash: the append of this session's transactions never reached
+	// the disk.
+	must(t, os.Truncate(logs[0], before))
+
+	db = openHistory(t, s, "x")
+	if got := state(t, db); got != states[len(states)-1] {
+		t.Fatalf("after losing the append: %s, want %s", got, states[len(states)-1])
+	}
+	for _, i := range []int{0, 2, 4} {
+		must(t, db.StageRestore(marks[i]))
+		must(t, db.Close())
+		db = openHistory(t, s, "x")
+		if got := state(t, db); got != states[i] {
+			t.Errorf("restored step %d after losing the close append: %s, want %s", i, got, states[i])
+		}
+	}
+	must(t, db.Close())
+}

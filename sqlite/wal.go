@@ -27,6 +27,7 @@ type Log interface {
 	Committed() error
 	WALSize() int64
 	Archive() error
+	ArchiveKept() error
 	Checkpointed() error
 	Empty() bool
 	Current() (den.Bookmark, error)
@@ -148,11 +149,12 @@ func (d *DB) closeHistory(empty bool) (keep bool, err error) {
 	}
 	// A small WAL stays for the next session, as without history, but its
 	// transactions are archived now, with their commit times; the next
-	// open resumes after them.
+	// open resumes after them. The WAL stays the durable copy, so the log
+	// append is not synced (ArchiveKept).
 	if err := d.Sync(); err != nil {
 		return true, err
 	}
-	if err := h.log.Archive(); err != nil {
+	if err := h.log.ArchiveKept(); err != nil {
 		return true, den.Errorf(den.EINTERNAL, "close object db: archive: %w", err)
 	}
 	return true, nil
