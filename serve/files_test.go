@@ -13,9 +13,18 @@ func TestCapLive(t *testing.T) {
 		{10_000, 1_000, 1},        // absurdly low limit still serves
 		{100, 20_000, 100},        // a small cap stays
 	} {
-		if got := capLive(tc.maxLive, tc.limit); got != tc.want {
-			t.Errorf("capLive(%d, %d) = %d, want %d", tc.maxLive, tc.limit, got, tc.want)
+		if got := capLive(tc.maxLive, tc.limit, 2); got != tc.want {
+			t.Errorf("capLive(%d, %d, 2) = %d, want %d", tc.maxLive, tc.limit, got, tc.want)
 		}
+	}
+}
+
+func TestCapLiveCountsHistoryFiles(t *testing.T) {
+	if got := capLive(10_000, 20_000, filesPerObject(true)); got != 4_744 {
+		t.Errorf("with history: %d live objects fit 20,000 files, want 4,744", got)
+	}
+	if got := capLive(10_000, 20_000, filesPerObject(false)); got != 9_488 {
+		t.Errorf("without history: %d, want 9,488", got)
 	}
 }
 

@@ -237,15 +237,16 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if before, after := raiseOpenFileLimit(); after > before {
 		s.log.Debug("raised the open-file limit", "from", before, "to", after)
 	}
-	maxLive := capLive(s.cfg.MaxLive, openFileLimit())
+	history := s.cfg.archive(data)
+	perObject := filesPerObject(history != nil)
+	maxLive := capLive(s.cfg.MaxLive, openFileLimit(), perObject)
 	if maxLive < s.cfg.MaxLive {
-		s.log.Warn("max-live lowered to fit the open-file limit: each live object holds 2 files (its database and its WAL), and connections and syncs need the rest; raise the limit (ulimit -n) to keep more objects in memory",
-			"max_live", s.cfg.MaxLive, "lowered_to", maxLive, "open_file_limit", openFileLimit())
+		s.log.Warn("max-live lowered to fit the open-file limit: each live object holds its database and its WAL (and, with point-in-time history, its history log and a reader of its WAL), and connections and syncs need the rest; raise the limit (ulimit -n) to keep more objects in memory",
+			"max_live", s.cfg.MaxLive, "lowered_to", maxLive, "files_per_object", perObject, "open_file_limit", openFileLimit())
 	}
 	if err := writeRecord(data, s.app.Bindings, s.cfg); err != nil {
 		return err
 	}
-	history := s.cfg.archive(data)
 	sockets := hub.New(hub.Config{Logger: s.log, Observer: see.observer()})
 	host := actor.New(actor.Config{
 		Store:       sqlite.NewStoreWithOptions(objects, withHistory(s.cfg.storeOptions(), history)),
@@ -427,11 +428,21 @@ func hasEntries(dir string) (bool, error) {
 // node's own databases when max-live is fitted to the open-file limit.
 const filesReserved = 1024
 
-// capLive returns maxLive lowered, if need be, so that 2 files per live
-// object plus filesReserved fit in limit (0: unknown, no cap).
-func capLive(maxLive, limit int) int {
+// filesPerObject is how many files a live object keeps open: its database
+// and its WAL, and with point-in-time history also its history log and the
+// history's reader of its WAL.
+func filesPerObject(history bool) int {
+	if history {
+		return 4
+	}
+	return 2
+}
+
+// capLive returns maxLive lowered, if need be, so that perObject files per
+// live object plus filesReserved fit in limit (0: unknown, no cap).
+func capLive(maxLive, limit, perObject int) int {
 	if limit <= 0 {
 		return maxLive
 	}
-	return max(1, min(maxLive, (limit-filesReserved)/2))
+	return max(1, min(maxLive, (limit-filesReserved)/perObject))
 }
