@@ -31,9 +31,13 @@ var connTables sync.Mutex
 // locking_mode=EXCLUSIVE keeps the WAL index in the connection's memory, so
 // no -shm file is needed.
 func openConn(path string) (*sqlite.Conn, error) {
+	abs, err := filepath.Abs(path) // a relative path would read as the URI's authority
+	if err != nil {
+		return nil, err
+	}
 	connTables.Lock()
 	defer connTables.Unlock()
-	uri := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: "vfs=unix-none"}
+	uri := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: "vfs=unix-none"}
 	conn, err := sqlite.OpenConn(uri.String(), sqlite.OpenReadWrite|sqlite.OpenCreate|sqlite.OpenURI)
 	if err != nil {
 		return nil, err

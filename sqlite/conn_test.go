@@ -27,6 +27,20 @@ func TestOpenConnUsesUnixNone(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the database is not at its path: %v", err)
 	}
+	// A relative path works too (serve's default data directory is ./.den).
+	t.Chdir(dir)
+	rel, err := openConn("rel.sqlite")
+	if err != nil {
+		t.Fatalf("open a relative path: %v", err)
+	}
+	err = setup(rel)
+	closeConn(rel)
+	if err != nil {
+		t.Fatalf("set up a relative path: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rel.sqlite")); err != nil {
+		t.Fatalf("the relative database is not in the working directory: %v", err)
+	}
 	tls := connTLSOf(conn)
 	main, err := libc.CString("main")
 	if err != nil {
