@@ -17,33 +17,11 @@ import (
 
 // BenchmarkCallWarm is one RPC turn on a live object through a stub: a KV
 // read and write, a commit and an fsync.
-func BenchmarkCallWarm(b *testing.B) {
-	w := newWorld(b, actor.Config{})
-	stub := w.ns.GetByName("warm")
-	ctx := context.Background()
-	call[int](b, w, "warm", "Add", 1)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := den.Call[int](ctx, stub, "Add", 1); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkCallWarm(b *testing.B) { benchWarmCall(b, actor.Config{}, "Add", 1) }
 
 // BenchmarkCallWarmReadOnly is a turn that writes nothing, so no fsync:
 // the cost of the turn machinery and the JSON round trip.
-func BenchmarkCallWarmReadOnly(b *testing.B) {
-	w := newWorld(b, actor.Config{})
-	stub := w.ns.GetByName("warm")
-	ctx := context.Background()
-	call[int](b, w, "warm", "Add", 1)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := den.Call[int](ctx, stub, "Count"); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkCallWarmReadOnly(b *testing.B) { benchWarmCall(b, actor.Config{}, "Count") }
 
 // BenchmarkFetchWarm is one HTTP event through a stub (no network).
 func BenchmarkFetchWarm(b *testing.B) {
@@ -85,42 +63,35 @@ func BenchmarkActivate(b *testing.B) {
 // BenchmarkCallWarmObserved is BenchmarkCallWarm with the node's observers
 // (Prometheus metrics and the usage meter) told of every turn, as serve
 // runs it: the cost of metering on the turn path.
-func BenchmarkCallWarmObserved(b *testing.B) {
-	m := usage.New(usage.Config{Path: filepath.Join(b.TempDir(), "usage.sqlite")})
-	if err := m.Open(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.Close() })
-	w := newWorld(b, actor.Config{Observer: both{metrics.New(metrics.Sources{}), m}})
+func BenchmarkCallWarmObserved(b *testing.B) { benchWarmCall(b, observed(b), "Add", 1) }
+
+// BenchmarkCallWarmReadOnlyObserved is BenchmarkCallWarmReadOnly with the
+// observers.
+func BenchmarkCallWarmReadOnlyObserved(b *testing.B) { benchWarmCall(b, observed(b), "Count") }
+
+// benchWarmCall calls method on one live object through a stub, b.N times.
+func benchWarmCall(b *testing.B, cfg actor.Config, method string, args ...any) {
+	w := newWorld(b, cfg)
 	stub := w.ns.GetByName("warm")
 	ctx := context.Background()
 	call[int](b, w, "warm", "Add", 1)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := den.Call[int](ctx, stub, "Add", 1); err != nil {
+		if _, err := den.Call[int](ctx, stub, method, args...); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkCallWarmReadOnlyObserved is BenchmarkCallWarmReadOnly with the
-// observers.
-func BenchmarkCallWarmReadOnlyObserved(b *testing.B) {
+// observed returns a Config whose Observer is the node's: Prometheus
+// metrics and the usage meter, as serve runs them.
+func observed(b *testing.B) actor.Config {
 	m := usage.New(usage.Config{Path: filepath.Join(b.TempDir(), "usage.sqlite")})
 	if err := m.Open(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { m.Close() })
-	w := newWorld(b, actor.Config{Observer: both{metrics.New(metrics.Sources{}), m}})
-	stub := w.ns.GetByName("warm")
-	ctx := context.Background()
-	call[int](b, w, "warm", "Add", 1)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := den.Call[int](ctx, stub, "Count"); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return actor.Config{Observer: both{metrics.New(metrics.Sources{}), m}}
 }
 
 // both tells two observers.
