@@ -51,18 +51,10 @@ func (h *Handler) recoveryObject(w http.ResponseWriter, r *http.Request) (*den.N
 	}
 	id, err := parseID(ns, r.PathValue("id"))
 	if err != nil {
-		h.fail(w, err)
+		writeErr(w, err)
 		return nil, den.ID{}, false
 	}
 	return ns, id, true
-}
-
-func (h *Handler) fail(w http.ResponseWriter, err error) {
-	status := den.HTTPStatus(err)
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeError(w, status, den.AsError(err).Message)
 }
 
 // decodeJSON reads a small JSON body into v.
@@ -87,14 +79,14 @@ func (h *Handler) bookmark(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("at"); s != "" {
 		t, err := den.ParseTime(s)
 		if err != nil {
-			h.fail(w, err)
+			writeErr(w, err)
 			return
 		}
 		at = t
 	}
 	b, err := h.cfg.Recovery.Bookmark(r.Context(), ns, id, at)
 	if err != nil {
-		h.fail(w, err)
+		writeErr(w, err)
 		return
 	}
 	writeJSON(w, bookmarkReply{Bookmark: b})
@@ -107,17 +99,17 @@ func (h *Handler) restore(w http.ResponseWriter, r *http.Request) {
 	}
 	var req restoreRequest
 	if err := decodeJSON(w, r, &req, `{"bookmark": "..."}`); err != nil {
-		h.fail(w, err)
+		writeErr(w, err)
 		return
 	}
 	if req.Bookmark == "" {
-		h.fail(w, den.Errorf(den.EINVALID, `"bookmark" is required: get one from GET …/bookmark?at=<time>`))
+		writeErr(w, den.Errorf(den.EINVALID, `"bookmark" is required: get one from GET …/bookmark?at=<time>`))
 		return
 	}
 	undo, err := h.cfg.Recovery.Restore(r.Context(), ns, id, req.Bookmark)
 	h.log.Info("admin restore", "namespace", ns.Binding(), "id", id.String(), "bookmark", req.Bookmark, "undo", undo, "err", errString(err))
 	if err != nil {
-		h.fail(w, err)
+		writeErr(w, err)
 		return
 	}
 	writeJSON(w, undoReply{ID: id.String(), Undo: undo})
@@ -130,22 +122,22 @@ func (h *Handler) fork(w http.ResponseWriter, r *http.Request) {
 	}
 	var req forkRequest
 	if err := decodeJSON(w, r, &req, `{"bookmark": "...", "to": "<id or name:...>"}`); err != nil {
-		h.fail(w, err)
+		writeErr(w, err)
 		return
 	}
 	if req.To == "" {
-		h.fail(w, den.Errorf(den.EINVALID, `"to" is required: the destination object's ID or name:<name>`))
+		writeErr(w, den.Errorf(den.EINVALID, `"to" is required: the destination object's ID or name:<name>`))
 		return
 	}
 	to, err := parseID(ns, req.To)
 	if err != nil {
-		h.fail(w, err)
+		writeErr(w, err)
 		return
 	}
 	undo, err := h.cfg.Recovery.Fork(r.Context(), ns, id, req.Bookmark, to)
 	h.log.Info("admin fork", "namespace", ns.Binding(), "id", id.String(), "bookmark", req.Bookmark, "to", to.String(), "err", errString(err))
 	if err != nil {
-		h.fail(w, err)
+		writeErr(w, err)
 		return
 	}
 	writeJSON(w, undoReply{ID: to.String(), Undo: undo})
@@ -159,7 +151,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	bookmark := r.URL.Query().Get("bookmark")
 	if bookmark != "" {
 		if _, err := den.ParseBookmark(bookmark); err != nil {
-			h.fail(w, err)
+			writeErr(w, err)
 			return
 		}
 	}
@@ -172,7 +164,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	n, err := h.cfg.Recovery.Export(r.Context(), ns, id, bookmark, hw)
 	h.log.Info("admin export", "namespace", ns.Binding(), "id", id.String(), "bookmark", bookmark, "bytes", n, "err", errString(err))
 	if err != nil && !hw.started {
-		h.fail(w, err)
+		writeErr(w, err)
 	}
 }
 
@@ -200,7 +192,7 @@ func (h *Handler) importDB(w http.ResponseWriter, r *http.Request) {
 	undo, err := h.cfg.Recovery.Import(r.Context(), ns, id, body)
 	h.log.Info("admin import", "namespace", ns.Binding(), "id", id.String(), "bytes", r.ContentLength, "err", errString(err))
 	if err != nil {
-		h.fail(w, err)
+		writeErr(w, err)
 		return
 	}
 	writeJSON(w, undoReply{ID: id.String(), Undo: undo})
@@ -213,7 +205,7 @@ func (h *Handler) historyInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	info, err := h.cfg.Recovery.History(r.Context(), ns, id)
 	if err != nil {
-		h.fail(w, err)
+		writeErr(w, err)
 		return
 	}
 	writeJSON(w, historyReply{HistoryInfo: info, RetentionSeconds: int64(info.Retention / time.Second), Span: span(info)})
