@@ -25,6 +25,10 @@ import (
 //	frame:   page number u32 (big-endian, as in the WAL) | page [page size]byte
 //	footer:  CRC-32C of txHeader and frames u32 | "TNED" | record length u64
 //
+// That is the full record. Den writes compact records ("DENZ" in place of
+// "DENT", the frames' byte length in the header's last u64), whose frames
+// are page deltas: see delta.go. Readers take both.
+//
 // The footer lets a reader find the last record from the end of the file;
 // the CRC detects a record torn by a crash, which is cut off when the log is
 // next opened. The WAL fields say where in the write-ahead log the
@@ -35,7 +39,8 @@ const (
 	logHeaderSize = 64
 	txHeaderSize  = 64
 	footerSize    = 16
-	txMagic       = 0x544e4544 // "DENT" little-endian
+	txMagic       = 0x544e4544 // "DENT" little-endian: full pages
+	txMagicZ      = 0x5a4e4544 // "DENZ" little-endian: page deltas
 	footerMagic   = 0x44454e54 // "TNED" little-endian
 )
 
@@ -89,8 +94,22 @@ type txInfo struct {
 // txRecord is a transaction's record as read back from a log.
 type txRecord struct {
 	txInfo
-	off    int64 // of its txHeader in the log file
-	frames int
+	off     int64 // of its txHeader in the log file
+	frames  int
+	payload int64 // bytes of its frames
+	compact bool  // its frames are page deltas (DENZ)
+}
+
+// size returns the record's length in the log.
+func (r txRecord) size() int64 { return txHeaderSize + r.payload + footerSize }
+
+// appendHeader appends the header of a compact record of frames frames
+// taking payload bytes.
+func (t txInfo) appendHeader(dst []byte, frames int, payload int64) []byte {
+	b := t.encodeHeader(frames)
+	binary.LittleEndian.PutUint32(b[0:], txMagicZ)
+	binary.LittleEndian.PutUint64(b[56:], uint64(payload))
+	return append(dst, b...)
 }
 
 func (t txInfo) encodeHeader(frames int) []byte {
@@ -107,9 +126,14 @@ func (t txInfo) encodeHeader(frames int) []byte {
 	return b
 }
 
-func decodeTxHeader(b []byte) (txInfo, int, bool) {
-	if len(b) < txHeaderSize || binary.LittleEndian.Uint32(b) != txMagic {
-		return txInfo{}, 0, false
+// decodeTxHeader decodes a record header of a log of pageSize pages.
+func decodeTxHeader(b []byte, off int64, pageSize int) (txRecord, bool) {
+	if len(b) < txHeaderSize {
+		return txRecord{}, false
+	}
+	magic := binary.LittleEndian.Uint32(b)
+	if magic != txMagic && magic != txMagicZ {
+		return txRecord{}, false
 	}
 	t := txInfo{
 		txid:    binary.LittleEndian.Uint64(b[8:]),
@@ -120,7 +144,16 @@ func decodeTxHeader(b []byte) (txInfo, int, bool) {
 		salt2:   binary.LittleEndian.Uint32(b[40:]),
 		walEnd:  int64(binary.LittleEndian.Uint64(b[48:])),
 	}
-	return t, int(binary.LittleEndian.Uint32(b[4:])), true
+	r := txRecord{txInfo: t, off: off, frames: int(binary.LittleEndian.Uint32(b[4:])), compact: magic == txMagicZ}
+	if r.compact {
+		r.payload = int64(binary.LittleEndian.Uint64(b[56:]))
+		if r.payload < 0 || r.payload > int64(r.frames)*int64(deltaFrameHeader+2*pageSize+16) {
+			return txRecord{}, false
+		}
+	} else {
+		r.payload = int64(r.frames) * int64(4+pageSize)
+	}
+	return r, true
 }
 
 func encodeFooter(crc uint32, length int64) []byte {
@@ -131,26 +164,19 @@ func encodeFooter(crc uint32, length int64) []byte {
 	return b
 }
 
-// recordLen is the length of a record of frames frames of pageSize bytes.
-func recordLen(frames, pageSize int) int64 {
-	return txHeaderSize + int64(frames)*int64(4+pageSize) + footerSize
-}
-
 // readRecord reads and checks the record at off of a log of pageSize pages
-// that ends at end, returning it and its frames' bytes (page number, then
-// page, for each).
+// that ends at end, returning it and its frames' bytes.
 func readRecord(r io.ReaderAt, off, end int64, pageSize int, withFrames bool) (txRecord, []byte, error) {
 	hb := make([]byte, txHeaderSize)
 	if _, err := r.ReadAt(hb, off); err != nil {
 		return txRecord{}, nil, err
 	}
-	t, n, ok := decodeTxHeader(hb)
+	rec, ok := decodeTxHeader(hb, off, pageSize)
 	if !ok {
 		return txRecord{}, nil, errTorn
 	}
-	rec := txRecord{txInfo: t, off: off, frames: n}
-	size := int64(n) * int64(4+pageSize)
-	if off+txHeaderSize+size+footerSize > end {
+	size := rec.payload
+	if off+rec.size() > end {
 		return rec, nil, errTorn
 	}
 	fb := make([]byte, size+footerSize)
@@ -163,7 +189,7 @@ func readRecord(r io.ReaderAt, off, end int64, pageSize int, withFrames bool) (t
 	foot := fb[size:]
 	crc := crc32.Update(crc32.Checksum(hb, castagnoli), castagnoli, fb[:size])
 	if binary.LittleEndian.Uint32(foot[4:]) != footerMagic || binary.LittleEndian.Uint32(foot) != crc ||
-		int64(binary.LittleEndian.Uint64(foot[8:])) != recordLen(n, pageSize) {
+		int64(binary.LittleEndian.Uint64(foot[8:])) != rec.size() {
 		return rec, nil, errTorn
 	}
 	if !withFrames {
@@ -174,16 +200,16 @@ func readRecord(r io.ReaderAt, off, end int64, pageSize int, withFrames bool) (t
 
 // readRecordHeader reads the header of the record at off without checking
 // its frames (they were checked when the log was opened).
-func readRecordHeader(r io.ReaderAt, off int64) (txRecord, error) {
+func readRecordHeader(r io.ReaderAt, off int64, pageSize int) (txRecord, error) {
 	hb := make([]byte, txHeaderSize)
 	if _, err := r.ReadAt(hb, off); err != nil {
 		return txRecord{}, err
 	}
-	t, n, ok := decodeTxHeader(hb)
+	rec, ok := decodeTxHeader(hb, off, pageSize)
 	if !ok {
 		return txRecord{}, errTorn
 	}
-	return txRecord{txInfo: t, off: off, frames: n}, nil
+	return rec, nil
 }
 
 var errTorn = errors.New("history log: torn or corrupt record")

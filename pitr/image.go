@@ -72,7 +72,7 @@ func (l *Log) replay(base, txid uint64, dst *os.File) (uint32, error) {
 	if err != nil {
 		return 0, den.Errorf(den.EINTERNAL, "history: %w", err)
 	}
-	ps := int64(l.pageSize)
+	page := make([]byte, l.pageSize)
 	for _, r := range recs {
 		if r.txid > txid {
 			break
@@ -81,18 +81,82 @@ func (l *Log) replay(base, txid uint64, dst *os.File) (uint32, error) {
 		if err != nil {
 			return 0, den.Errorf(den.EINTERNAL, "history: transaction %d: %w", r.txid, err)
 		}
-		for i := 0; i < rec.frames; i++ {
-			fr := frames[int64(i)*(4+ps):]
-			pgno := int64(binary.BigEndian.Uint32(fr))
-			if _, err := dst.WriteAt(fr[4:4+ps], (pgno-1)*ps); err != nil {
-				return 0, den.Errorf(den.EINTERNAL, "history: image: %w", err)
-			}
+		if err := l.applyRecord(rec, frames, dst, page); err != nil {
+			return 0, den.Errorf(den.EINTERNAL, "history: transaction %d: %w", r.txid, err)
 		}
 		if rec.txid == txid {
 			return rec.dbPages, nil
 		}
 	}
 	return 0, den.Errorf(den.EINTERNAL, "history: transaction %d is missing from its log", txid)
+}
+
+// applyRecord writes the pages of record rec, whose frames are frames, into
+// dst. page is scratch space of a page.
+func (l *Log) applyRecord(rec txRecord, frames []byte, dst pageFile, page []byte) error {
+	return applyRecord(rec, frames, dst, page)
+}
+
+// pageFile is an image being built.
+type pageFile interface {
+	io.ReaderAt
+	io.WriterAt
+}
+
+// applyRecord writes the pages of rec into dst; page is scratch space of
+// the log's page size.
+func applyRecord(rec txRecord, frames []byte, dst pageFile, page []byte) error {
+	ps := int64(len(page))
+	if !rec.compact {
+		for i := 0; i < rec.frames; i++ {
+			fr := frames[int64(i)*(4+ps):]
+			pgno := int64(binary.BigEndian.Uint32(fr))
+			if _, err := dst.WriteAt(fr[4:4+ps], (pgno-1)*ps); err != nil {
+				return fmt.Errorf("image: %w", err)
+			}
+		}
+		return nil
+	}
+	for i := 0; i < rec.frames; i++ {
+		if len(frames) < deltaFrameHeader {
+			return errBadDelta
+		}
+		pgno := int64(binary.BigEndian.Uint32(frames))
+		kind := frames[4]
+		crc := binary.LittleEndian.Uint32(frames[5:])
+		n := int(binary.LittleEndian.Uint32(frames[9:]))
+		if pgno == 0 || n > len(frames)-deltaFrameHeader {
+			return errBadDelta
+		}
+		enc := frames[deltaFrameHeader : deltaFrameHeader+n]
+		frames = frames[deltaFrameHeader+n:]
+		switch kind {
+		case kindZero:
+			clear(page)
+		case kindPrev:
+			// A page past the image's end reads as zeros.
+			if m, err := dst.ReadAt(page, (pgno-1)*ps); err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("image: %w", err)
+			} else {
+				clear(page[m:])
+			}
+			if crc32c(page) != crc {
+				return fmt.Errorf("page %d: the page the history holds before it is not the one its delta was made against", pgno)
+			}
+		default:
+			return errBadDelta
+		}
+		if err := applyDelta(page, enc); err != nil {
+			return fmt.Errorf("page %d: %w", pgno, err)
+		}
+		if _, err := dst.WriteAt(page, (pgno-1)*ps); err != nil {
+			return fmt.Errorf("image: %w", err)
+		}
+	}
+	if len(frames) != 0 {
+		return errBadDelta
+	}
+	return nil
 }
 
 // PendingRestore returns the path of a database staged to replace the

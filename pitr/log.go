@@ -52,6 +52,12 @@ type Log struct {
 	nextTxid uint64
 	lastTime int64
 	buf      []byte
+
+	// For page deltas: where each page's latest frame in this WAL is, up
+	// to walIndexed; the database file, opened while archiving.
+	walPages   map[uint32]int64
+	walIndexed int64
+	dbf        *os.File // open only during archive
 }
 
 // pendingTx is a transaction still only in the WAL.
@@ -204,7 +210,7 @@ func (l *Log) tail(f *os.File, size int64) (int64, *txRecord, error) {
 			break
 		}
 		last = &rec
-		off += recordLen(rec.frames, l.pageSize)
+		off += rec.size()
 	}
 	return off, last, nil
 }
@@ -235,6 +241,7 @@ func (l *Log) readWALHeader() bool {
 		return false
 	}
 	l.hdr, l.hasHdr = h, true
+	l.walPages, l.walIndexed = nil, 0
 	l.scanEnd, l.c1, l.c2 = walHeaderSize, h.c1, h.c2
 	if l.pageSize != 0 && l.pageSize != h.pageSize && l.rebase == nil {
 		// The page size changed (VACUUM): the history starts again.
@@ -325,29 +332,59 @@ func (l *Log) archive(durable bool) error {
 	if len(l.pending) == 0 {
 		return nil
 	}
+	defer l.closeDB()
 	fs := l.hdr.frameSize()
-	var size int64
-	for _, p := range l.pending {
-		size += recordLen(int((p.walEnd-p.start)/fs), l.pageSize)
-	}
 	// The transactions' frames are contiguous in the WAL: read them at once.
 	first := l.pending[0].start
 	frames := make([]byte, l.pending[len(l.pending)-1].walEnd-first)
 	if _, err := l.wal.ReadAt(frames, first); err != nil {
 		return fmt.Errorf("history: read WAL: %w", err)
 	}
-	out := make([]byte, 0, size)
-	for _, p := range l.pending {
+	if err := l.indexWAL(first); err != nil {
+		return err
+	}
+	ps := int64(l.pageSize)
+	if l.hdr.pageSize != l.pageSize {
+		return fmt.Errorf("history: WAL page size %d, history %d", l.hdr.pageSize, l.pageSize)
+	}
+	dbPages, err := fileSize(l.db)
+	if err != nil {
+		return err
+	}
+	dbPages /= ps
+	base := make([]byte, ps)
+	out := make([]byte, 0, len(frames)/8+txHeaderSize+footerSize)
+	sizes := make([]int64, len(l.pending))
+	for i, p := range l.pending {
 		n := int((p.walEnd - p.start) / fs)
 		start := len(out)
-		out = append(out, p.encodeHeader(n)...)
+		out = p.appendHeader(out, n, 0)
 		for off := p.start - first; off < p.walEnd-first; off += fs {
 			frame := frames[off : off+fs]
+			pgno := binary.BigEndian.Uint32(frame)
+			page := frame[frameHeaderSize:]
+			kind, err := l.baseOf(pgno, first, frames, dbPages, base)
+			if err != nil {
+				return err
+			}
 			out = append(out, frame[0:4]...) // the page number, big-endian as in the WAL
-			out = append(out, frame[frameHeaderSize:]...)
+			out = append(out, kind)
+			var crc uint32
+			var b []byte
+			if kind == kindPrev {
+				crc, b = crc32c(base), base
+			}
+			out = binary.LittleEndian.AppendUint32(out, crc)
+			lenAt := len(out)
+			out = append(out, 0, 0, 0, 0)
+			out = appendDelta(out, page, b)
+			binary.LittleEndian.PutUint32(out[lenAt:], uint32(len(out)-lenAt-4))
+			l.walPages[pgno] = first + off
 		}
+		binary.LittleEndian.PutUint64(out[start+56:], uint64(len(out)-start-txHeaderSize))
 		crc := crc32c(out[start:])
 		out = append(out, encodeFooter(crc, int64(len(out)-start)+footerSize)...)
+		sizes[i] = int64(len(out) - start)
 	}
 	if _, err := l.cur.WriteAt(out, l.curSize); err != nil {
 		return fmt.Errorf("history: append: %w", err)
@@ -357,20 +394,86 @@ func (l *Log) archive(durable bool) error {
 			return fmt.Errorf("history: sync: %w", err)
 		}
 	}
-	base := l.bases[len(l.bases)-1]
+	last := l.bases[len(l.bases)-1]
 	off := l.curSize
-	for _, p := range l.pending {
+	for i, p := range l.pending {
 		n := int((p.walEnd - p.start) / fs)
-		if idx, ok := l.index[base]; ok {
-			l.index[base] = append(idx, txRecord{txInfo: p.txInfo, off: off, frames: n})
+		if idx, ok := l.index[last]; ok {
+			l.index[last] = append(idx, txRecord{txInfo: p.txInfo, off: off, frames: n, payload: sizes[i] - txHeaderSize - footerSize, compact: true})
 		}
-		off += recordLen(n, l.pageSize)
+		off += sizes[i]
 	}
 	l.curSize += int64(len(out))
 	l.sinceSnap += int64(len(out))
 	l.last = l.pending[len(l.pending)-1].txInfo
 	l.pending = l.pending[:0]
 	return nil
+}
+
+// closeDB closes the database file baseOf opened: a live object's
+// descriptors are counted, and archives are rare.
+func (l *Log) closeDB() {
+	if l.dbf != nil {
+		l.dbf.Close()
+		l.dbf = nil
+	}
+}
+
+// indexWAL notes where in the WAL each page's latest frame before first
+// is, reading the frame headers the index lacks (on the first archive after
+// the database opened with a WAL archived in part).
+func (l *Log) indexWAL(first int64) error {
+	if l.walPages == nil {
+		l.walPages = map[uint32]int64{}
+	}
+	fs := l.hdr.frameSize()
+	if l.walIndexed < walHeaderSize {
+		l.walIndexed = walHeaderSize
+	}
+	var hb [frameHeaderSize]byte
+	for off := l.walIndexed; off < first; off += fs {
+		if _, err := l.wal.ReadAt(hb[:], off); err != nil {
+			return fmt.Errorf("history: read WAL: %w", err)
+		}
+		l.walPages[binary.BigEndian.Uint32(hb[:])] = off
+	}
+	l.walIndexed = l.pending[len(l.pending)-1].walEnd
+	return nil
+}
+
+// baseOf fills base with page pgno as the history holds it before the
+// frame being archived, and returns kindPrev; or returns kindZero when that
+// page is not known for sure. The history's page is the page's latest frame
+// in this WAL (every frame of it is archived in order), or else the
+// database file's page: the file changes only at checkpoints, which copy
+// archived frames. A page past the file's end may have been cut off by a
+// checkpoint after the history recorded it: it is not known.
+func (l *Log) baseOf(pgno uint32, first int64, frames []byte, dbPages int64, base []byte) (byte, error) {
+	fs := l.hdr.frameSize()
+	if off, ok := l.walPages[pgno]; ok {
+		if off >= first {
+			copy(base, frames[off-first+frameHeaderSize:off-first+fs])
+			return kindPrev, nil
+		}
+		if _, err := l.wal.ReadAt(base, off+frameHeaderSize); err != nil {
+			return 0, fmt.Errorf("history: read WAL: %w", err)
+		}
+		return kindPrev, nil
+	}
+	if pgno == 0 || int64(pgno) > dbPages {
+		return kindZero, nil
+	}
+	if l.dbf == nil {
+		f, err := os.Open(l.db)
+		if err != nil {
+			return 0, fmt.Errorf("history: %w", err)
+		}
+		l.dbf = f
+	}
+	if _, err := l.dbf.ReadAt(base, (int64(pgno)-1)*int64(len(base))); err != nil {
+		return 0, fmt.Errorf("history: read database: %w", err)
+	}
+	return kindPrev, nil
 }
 
 // Checkpointed tells the log that the database was checkpointed and its WAL
@@ -383,6 +486,7 @@ func (l *Log) Checkpointed() error {
 		return errors.New("history: checkpointed with transactions not archived")
 	}
 	l.hasHdr, l.scanEnd, l.c1, l.c2 = false, 0, 0, 0
+	l.walPages, l.walIndexed = nil, 0
 	if l.cur != nil && l.rebase == nil {
 		size, err := fileSize(l.db)
 		if err != nil {

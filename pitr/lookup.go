@@ -104,12 +104,12 @@ func (l *Log) records(base uint64) ([]txRecord, error) {
 	}
 	var recs []txRecord
 	for off := int64(logHeaderSize); off < size; {
-		rec, err := readRecordHeader(f, off)
+		rec, err := readRecordHeader(f, off, l.pageSize)
 		if err != nil {
 			break // a torn tail of an old log: what came before stands
 		}
 		recs = append(recs, rec)
-		off += recordLen(rec.frames, l.pageSize)
+		off += rec.size()
 	}
 	if recs == nil {
 		recs = []txRecord{}
