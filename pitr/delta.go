@@ -32,46 +32,51 @@ const (
 )
 
 // appendDelta appends the encoding of page against base (nil: zeros) to dst.
-// page and base have the same length.
+// page and base have the same length. Equal runs are found 8 bytes at a time.
 func appendDelta(dst, page, base []byte) []byte {
 	n := len(page)
-	diff := func(i int) bool {
+	same := func(i int) bool {
 		if base == nil {
-			return page[i] != 0
+			return page[i] == 0
 		}
-		return page[i] != base[i]
+		return page[i] == base[i]
+	}
+	// same8 reports whether the 8 bytes at i (i+8 <= n) are equal.
+	same8 := func(i int) bool {
+		w := binary.LittleEndian.Uint64(page[i:])
+		if base == nil {
+			return w == 0
+		}
+		return w == binary.LittleEndian.Uint64(base[i:])
 	}
 	for i := 0; i < n; {
 		z := i
-		for i < n && !diff(i) {
+		for i+8 <= n && same8(i) {
+			i += 8
+		}
+		for i < n && same(i) {
 			i++
 		}
 		zeros := i - z
+		// A literal ends where 8 equal bytes in a row start (shorter runs
+		// cost more as two tokens than as literal bytes), or at the end.
 		lit := i
-		// A literal ends at the first run of 8 equal bytes: shorter runs
-		// cost more as two tokens than as literal bytes.
-		for i < n {
-			if !diff(i) {
-				j := i
-				for j < n && j-i < 8 && !diff(j) {
-					j++
-				}
-				if j-i == 8 || j == n {
-					break
-				}
-				i = j
-				continue
-			}
+		for i < n && !(i+8 <= n && same8(i)) {
 			i++
+		}
+		if i == n { // no run of 8 follows: leave trailing equal bytes to the next token
+			for i > lit && same(i-1) {
+				i--
+			}
 		}
 		dst = binary.AppendUvarint(dst, uint64(zeros))
 		dst = binary.AppendUvarint(dst, uint64(i-lit))
-		for k := lit; k < i; k++ {
-			b := page[k]
-			if base != nil {
-				b ^= base[k]
+		if base == nil {
+			dst = append(dst, page[lit:i]...)
+		} else {
+			for k := lit; k < i; k++ {
+				dst = append(dst, page[k]^base[k])
 			}
-			dst = append(dst, b)
 		}
 	}
 	return dst
