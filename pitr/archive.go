@@ -115,7 +115,10 @@ func syncPath(path string) (err error) {
 }
 
 // mkdirs creates dir and its missing parents, syncing the parent of each.
-func (a *Archive) mkdirs(dir string) error {
+func (a *Archive) mkdirs(dir string) error { return a.mkdirsSync(dir, true) }
+
+// mkdirsSync is mkdirs, syncing the parents only if sync is true.
+func (a *Archive) mkdirsSync(dir string, sync bool) error {
 	var missing []string
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(d); err == nil {
@@ -131,6 +134,9 @@ func (a *Archive) mkdirs(dir string) error {
 	for i := len(missing) - 1; i >= 0; i-- {
 		if err := os.Mkdir(missing[i], 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
+		}
+		if !sync {
+			continue
 		}
 		if err := a.syncFile(filepath.Dir(missing[i])); err != nil {
 			return err

@@ -17,7 +17,9 @@ import (
 // transaction, appended in order. All integers are little-endian.
 //
 //	header:  magic "DENPITR1" | page size u32 | 0 u32 | base txid u64 |
-//	         base time i64 (unix ns) | base hash u64 | base pages u32 | 0 [20]byte
+//	         base time i64 (unix ns) | base hash u64 | base pages u32 |
+//	         flags u8 (1: lazy) | 0 [3]byte | snapshot CRC-32C u32 |
+//	         snapshot size u64 | 0 [4]byte
 //	record:  txHeader (64 bytes) | frames | footer (16 bytes)
 //	txHeader: magic "DENT" | frames u32 | txid u64 | time i64 | hash u64 |
 //	         pages u32 (database size after it) | WAL salt1 u32 | WAL salt2 u32 |
@@ -52,7 +54,15 @@ func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 type logHeader struct {
 	pageSize int
 	base     txInfo // the snapshot's transaction; its WAL fields are zero
+	// lazy marks a first pair written without syncing (see Log.lazy):
+	// snapSize and snapCRC let the next Attach check it came through.
+	lazy     bool
+	snapSize int64
+	snapCRC  uint32
 }
+
+// lazyOffset is the header byte that holds the lazy flag.
+const lazyOffset = 44
 
 func (h logHeader) encode() []byte {
 	b := make([]byte, logHeaderSize)
@@ -62,6 +72,11 @@ func (h logHeader) encode() []byte {
 	binary.LittleEndian.PutUint64(b[24:], uint64(h.base.time))
 	binary.LittleEndian.PutUint64(b[32:], h.base.hash)
 	binary.LittleEndian.PutUint32(b[40:], h.base.dbPages)
+	if h.lazy {
+		b[lazyOffset] = 1
+	}
+	binary.LittleEndian.PutUint32(b[48:], h.snapCRC)
+	binary.LittleEndian.PutUint64(b[52:], uint64(h.snapSize))
 	return b
 }
 
@@ -74,6 +89,9 @@ func decodeLogHeader(b []byte) (logHeader, error) {
 	h.base.time = int64(binary.LittleEndian.Uint64(b[24:]))
 	h.base.hash = binary.LittleEndian.Uint64(b[32:])
 	h.base.dbPages = binary.LittleEndian.Uint32(b[40:])
+	h.lazy = b[lazyOffset]&1 != 0
+	h.snapCRC = binary.LittleEndian.Uint32(b[48:])
+	h.snapSize = int64(binary.LittleEndian.Uint64(b[52:]))
 	if h.pageSize < 512 || h.pageSize > 65536 || h.pageSize&(h.pageSize-1) != 0 {
 		return logHeader{}, fmt.Errorf("history log: bad page size %d", h.pageSize)
 	}

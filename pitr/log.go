@@ -57,6 +57,8 @@ type Log struct {
 	// to walIndexed; the database file, opened while archiving.
 	walPages   map[uint32]int64
 	walIndexed int64
+
+	lazy bool // the newest pair is a first pair not yet made durable
 	dbf        *os.File // open only during archive
 }
 
@@ -144,8 +146,18 @@ func (l *Log) loadHistory() error {
 	}
 	for _, b := range bases {
 		h, err := l.readLogHeader(b)
-		if err != nil {
+		if err != nil && len(bases) == 1 && unwritten(filepath.Join(l.dir, logName(b))) {
+			// A lazy first pair whose header a crash lost: checkLazy
+			// removes it.
+			h = logHeader{lazy: true}
+		} else if err != nil {
 			return err
+		}
+		if h.lazy {
+			if ok, err := l.checkLazy(b, h); err != nil || !ok {
+				return err // a torn first pair is gone: the history starts again
+			}
+			l.lazy = true
 		}
 		l.baseInfo[b] = h.base
 		l.pageSize = h.pageSize
@@ -316,17 +328,25 @@ func (l *Log) Archive() error { return l.archive(true) }
 // closes and keeps its WAL, which stays the durable copy of those
 // transactions. A crash that loses the append loses nothing: the next Attach
 // resumes after the last record that survived and reads the rest from the
-// WAL (dating them by its modification time). The first archive of an
-// object (its snapshot) is made durable all the same.
+// WAL (dating them by its modification time). An object's first pair is
+// written lazily too (see lazy.go).
 func (l *Log) ArchiveKept() error { return l.archive(false) }
 
 func (l *Log) archive(durable bool) error {
 	if len(l.pending) == 0 && l.rebase == nil {
+		if durable && l.lazy {
+			return l.makeDurable()
+		}
 		return nil
 	}
 	if l.rebase != nil || l.cur == nil {
-		if err := l.snapshotRebase(); err != nil {
+		if err := l.snapshotRebase(!durable); err != nil {
 			return fmt.Errorf("history: snapshot: %w", err)
+		}
+	}
+	if durable && l.lazy {
+		if err := l.makeDurable(); err != nil {
+			return err
 		}
 	}
 	if len(l.pending) == 0 {
@@ -507,8 +527,9 @@ const minSnapshotBytes = 64 << 20
 
 // snapshotRebase writes the pair that starts the history, or starts it
 // again: the database file as it is (it changes only at checkpoints, which
-// follow an Archive) as the state after the rebase transaction.
-func (l *Log) snapshotRebase() error {
+// follow an Archive) as the state after the rebase transaction. The first
+// pair of a history is written lazily if the caller may (see lazy.go).
+func (l *Log) snapshotRebase(mayBeLazy bool) error {
 	if l.rebase == nil {
 		// No pair yet and no rebase: cannot happen, as Attach sets one
 		// for an empty history.
@@ -525,7 +546,11 @@ func (l *Log) snapshotRebase() error {
 	}
 	r := *l.rebase
 	r.dbPages = uint32(size / int64(l.pageSize))
-	if err := l.writePair(r, size); err != nil {
+	write := l.writePair
+	if mayBeLazy && len(l.bases) == 0 {
+		write = l.writeLazyPair
+	}
+	if err := write(r, size); err != nil {
 		return err
 	}
 	l.last, l.rebase = r, nil
@@ -557,7 +582,12 @@ func (l *Log) writePair(base txInfo, size int64) error {
 	if err := l.a.syncFile(l.dir); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(logPath, os.O_RDWR, 0)
+	return l.startLog(logPath, base)
+}
+
+// startLog opens the new pair's log at path, empty, as the newest.
+func (l *Log) startLog(path string, base txInfo) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}

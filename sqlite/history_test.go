@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -414,5 +415,140 @@ func TestHistoryDeltasRebuildEveryState(t *testing.T) {
 				t.Errorf("logs hold %d bytes for 20 small transactions", size)
 			}
 		})
+	}
+}
+
+// countingStore is historyStore with the archive's syncs counted by path.
+func countingStore(dir string, ckpt int64) (*dsqlite.Store, *syncCount) {
+	c := &syncCount{paths: map[string]int{}}
+	a := pitr.New(filepath.Join(dir, "history"), pitr.Options{SyncFile: c.sync})
+	s := dsqlite.NewStoreWithOptions(filepath.Join(dir, "objects"), dsqlite.Options{
+		History:         func(class string, id den.ID) dsqlite.Log { return a.Open(class, id) },
+		CheckpointBytes: ckpt,
+	})
+	return s, c
+}
+
+type syncCount struct {
+	mu    sync.Mutex
+	paths map[string]int
+}
+
+func (c *syncCount) sync(path string) error {
+	c.mu.Lock()
+	c.paths[path]++
+	c.mu.Unlock()
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func (c *syncCount) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.paths {
+		n += v
+	}
+	return n
+}
+
+// An object's first close writes its first history pair without a single
+// fsync; its first checkpoint makes the pair durable before the database
+// file changes: the snapshot, the log and every directory up to the root.
+func TestHistoryFirstPairIsLazyUntilCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	s, c := countingStore(dir, 64<<10)
+	db := openHistory(t, s, "x")
+	turn(t, db, func() { must(t, db.Put("a", []byte("1"))) })
+	must(t, db.Close())
+	if n := c.total(); n != 0 {
+		t.Fatalf("the first close synced %d times: %v", n, c.paths)
+	}
+	db = openHistory(t, s, "x")
+	turn(t, db, func() { must(t, db.Put("big", []byte(strings.Repeat("x", 100<<10)))) }) // past the checkpoint size
+	var snaps, logs, dirs int
+	for p, n := range c.paths {
+		switch {
+		case strings.HasSuffix(p, ".snap"):
+			snaps += n
+		case strings.HasSuffix(p, ".log"):
+			logs += n
+		default:
+			dirs += n
+		}
+	}
+	// history/, Class/, ab/, cd/, <id>/ and the data directory.
+	if snaps != 1 || logs < 1 || dirs < 6 {
+		t.Fatalf("after the first checkpoint: %d snapshot, %d log, %d directory syncs: %v", snaps, logs, dirs, c.paths)
+	}
+	must(t, db.Close())
+}
+
+// A crash can leave any part of a lazy first pair unwritten. The next open
+// must notice, start the history again from the database file and the WAL
+// (which hold the same state durably), and every bookmark handed out before
+// the crash must still restore its state.
+func TestHistoryTornFirstPair(t *testing.T) {
+	tears := map[string]func(t *testing.T, snap, log string){
+		"snapshot empty":   func(t *testing.T, snap, log string) { must(t, os.Truncate(snap, 0)) },
+		"snapshot changed": func(t *testing.T, snap, log string) { flipByte(t, snap, 100) },
+		"log empty":        func(t *testing.T, snap, log string) { must(t, os.Truncate(log, 0)) },
+		"log zeros":        func(t *testing.T, snap, log string) { must(t, os.WriteFile(log, make([]byte, 4096), 0o600)) },
+		"log gone":         func(t *testing.T, snap, log string) { must(t, os.Remove(log)) },
+		"nothing torn":     func(t *testing.T, snap, log string) {},
+	}
+	for name, tear := range tears {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, _ := historyStore(dir, 1<<30)
+			db := openHistory(t, s, "x")
+			var marks, states []string
+			for i := range 3 {
+				turn(t, db, func() { must(t, db.Put("a", []byte(fmt.Sprint(i)))) })
+				marks = append(marks, bookmark(t, db))
+				states = append(states, state(t, db))
+			}
+			must(t, db.Close())
+			snaps, _ := filepath.Glob(filepath.Join(dir, "history", class, "*", "*", "*", "*.snap"))
+			logs, _ := filepath.Glob(filepath.Join(dir, "history", class, "*", "*", "*", "*.log"))
+			if len(snaps) != 1 || len(logs) != 1 {
+				t.Fatalf("snapshots %v, logs %v", snaps, logs)
+			}
+			tear(t, snaps[0], logs[0])
+			db = openHistory(t, s, "x")
+			if got := state(t, db); got != states[2] {
+				t.Fatalf("after the crash: %s, want %s", got, states[2])
+			}
+			for _, i := range []int{0, 2, 1} {
+				must(t, db.StageRestore(marks[i]))
+				must(t, db.Close())
+				db = openHistory(t, s, "x")
+				if got := state(t, db); got != states[i] {
+					t.Errorf("restored step %d: %s, want %s", i, got, states[i])
+				}
+			}
+			must(t, db.Close())
+		})
+	}
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
 	}
 }

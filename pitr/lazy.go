@@ -1,0 +1,156 @@
+package pitr
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// An object's first pair is written lazily: no fsync, no temporary files,
+// no directory syncs. Most objects are small and short-lived in memory, and
+// the durable protocol (snapshot sync, log sync, rename, a sync of each new
+// directory) cost about eight fsyncs per new object, more than all of its
+// writes.
+//
+// Nothing is lost by it. Until the database file changes, the first pair
+// can be rebuilt exactly from what is durable anyway: its snapshot is the
+// database file as it is, and its transactions are in the WAL, kept at
+// close; a history that lost the pair starts again from them with the same
+// transaction numbers (the rebase is numbered after the empty history, and
+// the WAL's transactions after it) and the same commit checksums, so every
+// bookmark handed out stays valid. The database file changes only at a
+// checkpoint, and every checkpoint archives durably first: that archive
+// makes a lazy pair durable (makeDurable) before anything else.
+//
+// What a crash can leave of a lazy pair is checked at the next Attach
+// (checkLazy): the log's header records the snapshot's size and CRC-32C;
+// a pair whose header or snapshot did not come through is removed and the
+// history starts again, as if it had never been written.
+
+// writeLazyPair is writePair without syncs for the first pair of a history.
+func (l *Log) writeLazyPair(base txInfo, size int64) error {
+	if err := l.a.mkdirsSync(l.dir, false); err != nil {
+		return err
+	}
+	snap := filepath.Join(l.dir, snapName(base.txid))
+	crc, err := copyFile(l.db, snap, size)
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(l.dir, logName(base.txid))
+	hdr := logHeader{pageSize: l.pageSize, base: base, lazy: true, snapSize: size, snapCRC: crc}
+	if err := os.WriteFile(logPath, hdr.encode(), 0o600); err != nil {
+		os.Remove(snap)
+		return err
+	}
+	if err := l.startLog(logPath, base); err != nil {
+		return err
+	}
+	l.lazy = true
+	return nil
+}
+
+// makeDurable makes the lazy first pair durable: its snapshot, its log
+// (with the lazy flag cleared) and every directory from the object's up to
+// the archive's root, which writeLazyPair may have created.
+func (l *Log) makeDurable() error {
+	base := l.bases[len(l.bases)-1]
+	if err := l.a.syncFile(filepath.Join(l.dir, snapName(base))); err != nil {
+		return fmt.Errorf("history: sync snapshot: %w", err)
+	}
+	if _, err := l.cur.WriteAt([]byte{0}, lazyOffset); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	if err := l.a.syncFile(l.cur.Name()); err != nil {
+		return fmt.Errorf("history: sync: %w", err)
+	}
+	// The object's directory up to the archive's root, and the root's
+	// parent, which holds the root's own entry.
+	for d := l.dir; ; d = filepath.Dir(d) {
+		if err := l.a.syncFile(d); err != nil {
+			return fmt.Errorf("history: sync directory: %w", err)
+		}
+		if len(d) < len(l.a.dir) || d == filepath.Dir(d) {
+			break
+		}
+	}
+	l.lazy = false
+	return nil
+}
+
+// checkLazy reports whether the lazy pair of base, whose log header is h,
+// came through whole; if it did not, it removes the pair.
+func (l *Log) checkLazy(base uint64, h logHeader) (bool, error) {
+	snap := filepath.Join(l.dir, snapName(base))
+	ok := h.pageSize != 0 && snapshotIs(snap, h.snapSize, h.snapCRC)
+	if ok {
+		return true, nil
+	}
+	for _, p := range []string{snap, filepath.Join(l.dir, logName(base))} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("history: remove torn first pair: %w", err)
+		}
+	}
+	return false, nil
+}
+
+// unwritten reports whether the file at path holds nothing a writer put
+// there: empty, or zeros (what a crash leaves of a file never synced).
+func unwritten(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > 1<<20 {
+		return false
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// snapshotIs reports whether the file at path has size bytes with CRC-32C crc.
+func snapshotIs(path string, size int64, crc uint32) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() != size {
+		return false
+	}
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, f); err != nil {
+		return false
+	}
+	return h.Sum32() == crc
+}
+
+// copyFile copies the first size bytes of src to dst, without syncing, and
+// returns their CRC-32C.
+func copyFile(src, dst string, size int64) (uint32, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	h := crc32.New(castagnoli)
+	_, err = io.Copy(io.MultiWriter(out, h), io.LimitReader(in, size))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(dst)
+		return 0, err
+	}
+	return h.Sum32(), nil
+}
