@@ -93,8 +93,18 @@ type Committer struct {
 }
 
 type flush struct {
-	db   den.Database
-	done func(error)
+	db    den.Database
+	done  func(error)
+	token uint64 // db's SyncToken at the flush, if it has one
+}
+
+// syncMarker is a database that wants to know which of its writes a
+// barrier made durable (sqlite.DB: a close then need not sync its WAL
+// again). A barrier that succeeds calls Synced with the token SyncToken
+// returned when the flush was asked for.
+type syncMarker interface {
+	SyncToken() uint64
+	Synced(token uint64)
 }
 
 var _ den.Committer = (*Committer)(nil)
@@ -183,7 +193,11 @@ func (c *Committer) Flush(db den.Database, done func(error)) {
 		done(db.Sync())
 		return
 	}
-	c.pending = append(c.pending, flush{db, done})
+	f := flush{db: db, done: done}
+	if m, ok := db.(syncMarker); ok {
+		f.token = m.SyncToken()
+	}
+	c.pending = append(c.pending, f)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -354,6 +368,9 @@ func (c *Committer) barrier(batch []flush, after, released chan struct{}) {
 		c.log.Error("durability barrier failed", "databases", len(order), "flushes", len(batch), "failed", failures, "err", firstError(dbs))
 	}
 	for _, f := range batch {
+		if m, ok := f.db.(syncMarker); ok && dbs[f.db] == nil {
+			m.Synced(f.token)
+		}
 		f.done(dbs[f.db])
 	}
 }

@@ -300,3 +300,46 @@ func TestFailureSticksAcrossOverlappingBarriers(t *testing.T) {
 		}
 	}
 }
+
+// markedDB is a fakeDB that tracks which writes barriers made durable.
+type markedDB struct {
+	fakeDB
+	token  atomic.Uint64
+	synced atomic.Uint64
+}
+
+func (d *markedDB) SyncToken() uint64   { return d.token.Load() }
+func (d *markedDB) Synced(token uint64) { d.synced.Store(token) }
+
+// A barrier tells a database which of its writes it made durable (the
+// token of its flush), in syncfs mode where the database's own Sync never
+// runs, and only when the barrier succeeded.
+func TestBarrierReportsWhatItMadeDurable(t *testing.T) {
+	var fail atomic.Bool
+	c := open(t, commit.Config{Mode: commit.Syncfs, SyncFS: func() error {
+		if fail.Load() {
+			return errors.New("injected syncfs failure")
+		}
+		return nil
+	}})
+	db := &markedDB{}
+	db.token.Store(7)
+	done := make(chan error, 1)
+	c.Flush(db, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := db.synced.Load(); got != 7 {
+		t.Fatalf("Synced(%d), want 7", got)
+	}
+	fail.Store(true)
+	db2 := &markedDB{}
+	db2.token.Store(9)
+	c.Flush(db2, func(err error) { done <- err })
+	if err := <-done; err == nil {
+		t.Fatal("the injected failure was not reported")
+	}
+	if got := db2.synced.Load(); got != 0 {
+		t.Fatalf("a failed barrier reported Synced(%d)", got)
+	}
+}

@@ -54,6 +54,11 @@ type DB struct {
 	sql sqlState // the SQL API: sandbox, statement cache, open cursors (sql.go)
 
 	hist *history // point-in-time history (wal.go); nil without one
+
+	// writeSeq counts the changes to the WAL seen (from 1: the WAL found
+	// at open is not known durable); durableSeq is the highest count known
+	// durable, from Sync or a barrier (Synced). Both only grow.
+	writeSeq, durableSeq atomic.Uint64
 }
 
 var _ den.Database = (*DB)(nil)
@@ -259,15 +264,22 @@ func (d *DB) checkpointLarge() error {
 // empty reports whether the database holds nothing: no key, no metadata and
 // no schema object of the user's.
 func (d *DB) empty() bool {
-	const q = `SELECT NOT EXISTS (SELECT 1 FROM _cf_KV)
-		AND NOT EXISTS (SELECT 1 FROM _cf_METADATA)
-		AND NOT EXISTS (SELECT 1 FROM sqlite_schema
-			WHERE name NOT LIKE '\_cf\_%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\')`
-	empty := false
-	err := sqlitex.ExecuteTransient(d.conn, q, &sqlitex.ExecOptions{
-		ResultFunc: func(stmt *sqlite.Stmt) error { empty = stmt.ColumnBool(0); return nil },
-	})
-	return err == nil && empty
+	// Three cheap statements, stopping at the first that finds something:
+	// most databases that close hold a key, so one suffices.
+	for _, q := range []string{
+		"SELECT 1 FROM _cf_KV LIMIT 1",
+		`SELECT 1 FROM sqlite_schema WHERE name NOT LIKE '\_cf\_%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' LIMIT 1`,
+		"SELECT 1 FROM _cf_METADATA LIMIT 1",
+	} {
+		found := false
+		err := sqlitex.Execute(d.conn, q, &sqlitex.ExecOptions{
+			ResultFunc: func(*sqlite.Stmt) error { found = true; return nil },
+		})
+		if err != nil || found {
+			return false
+		}
+	}
+	return true
 }
 
 // Transaction runs fn inside SAVEPOINT _cf_sync_savepoint_<depth>. If fn

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -550,5 +551,46 @@ func flipByte(t *testing.T, path string, off int64) {
 	b[0] ^= 0xff
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Closing with a small WAL keeps it as the durable copy of the session's
+// transactions: the close syncs it unless a barrier already made every
+// write durable (Synced), which the output gate has usually done.
+func TestHistoryCloseSyncsOnlyWritesNotKnownDurable(t *testing.T) {
+	for _, marked := range []bool{false, true} {
+		t.Run(fmt.Sprint("synced by a barrier: ", marked), func(t *testing.T) {
+			dir := t.TempDir()
+			var walSyncs atomic.Int64
+			a := pitr.New(filepath.Join(dir, "history"), pitr.Options{})
+			s := dsqlite.NewStoreWithOptions(filepath.Join(dir, "objects"), dsqlite.Options{
+				History: func(class string, id den.ID) dsqlite.Log { return a.Open(class, id) },
+				SyncFile: func(path string) error {
+					if strings.HasSuffix(path, "-wal") {
+						walSyncs.Add(1)
+					}
+					return nil
+				},
+			})
+			db := openHistory(t, s, "x")
+			must(t, db.Begin())
+			must(t, db.Put("a", []byte("1")))
+			if _, err := db.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			m := db.(interface {
+				SyncToken() uint64
+				Synced(uint64)
+			})
+			if marked {
+				m.Synced(m.SyncToken()) // as a successful barrier does
+			}
+			before := walSyncs.Load()
+			must(t, db.Close())
+			synced := walSyncs.Load() > before
+			if synced == marked {
+				t.Fatalf("the close synced the WAL: %v; writes known durable: %v", synced, marked)
+			}
+		})
 	}
 }

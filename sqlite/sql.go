@@ -25,6 +25,7 @@ type sqlState struct {
 	deadline  uintptr       // C memory the progress handler reads (deadline.go)
 	timeLimit time.Duration // how long one user statement may run
 	unauth    func()        // unregisters the authorizer: before the connection closes
+	pageSize  int64         // the database's page size; 0 until read
 }
 
 // stmtInfo is what Den knows of a compiled user statement.
@@ -38,7 +39,11 @@ type stmtInfo struct {
 }
 
 const (
-	sqlDatabaseSize = "SELECT (page_count - freelist_count) * page_size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()"
+	// Two plain pragmas, not one SELECT over the pragma_* table-valued
+	// functions: those compile three virtual tables, ~10× the cost, paid
+	// once per activation.
+	sqlPageCount    = "PRAGMA page_count"
+	sqlFreelistSize = "PRAGMA freelist_count"
 	sqlPageSize     = "PRAGMA page_size"
 )
 
@@ -285,27 +290,43 @@ func (d *DB) DatabaseSize() (int64, error) {
 	if d.err != nil {
 		return 0, d.err
 	}
-	var n int64
-	err := sqlitex.Execute(d.conn, sqlDatabaseSize, &sqlitex.ExecOptions{
-		ResultFunc: func(stmt *sqlite.Stmt) error { n = stmt.ColumnInt64(0); return nil },
-	})
+	if d.sql.pageSize == 0 {
+		ps, err := d.pragmaInt(sqlPageSize)
+		if err != nil {
+			return 0, d.fail("database size", err)
+		}
+		d.sql.pageSize = ps
+	}
+	pages, err := d.pragmaInt(sqlPageCount)
 	if err != nil {
 		return 0, d.fail("database size", err)
 	}
-	return n, nil
+	free, err := d.pragmaInt(sqlFreelistSize)
+	if err != nil {
+		return 0, d.fail("database size", err)
+	}
+	return (pages - free) * d.sql.pageSize, nil
+}
+
+// pragmaInt runs a pragma that returns one integer, through the
+// connection's statement cache.
+func (d *DB) pragmaInt(q string) (int64, error) {
+	var n int64
+	err := sqlitex.Execute(d.conn, q, &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { n = stmt.ColumnInt64(0); return nil },
+	})
+	return n, err
 }
 
 // setMaxSize caps the database at limit bytes with PRAGMA max_page_count; a
 // write that would grow it further fails with SQLITE_FULL. A cap below the
 // database's size keeps it at its size.
 func (d *DB) setMaxSize(limit int64) error {
-	var pageSize int64
-	err := sqlitex.ExecuteTransient(d.conn, sqlPageSize, &sqlitex.ExecOptions{
-		ResultFunc: func(stmt *sqlite.Stmt) error { pageSize = stmt.ColumnInt64(0); return nil },
-	})
+	pageSize, err := d.pragmaInt(sqlPageSize)
 	if err != nil {
 		return err
 	}
+	d.sql.pageSize = pageSize
 	pages := max(limit/max(pageSize, 1), 1)
 	if err := sqlitex.ExecuteTransient(d.conn, fmt.Sprintf("PRAGMA max_page_count = %d", pages), nil); err != nil {
 		return err

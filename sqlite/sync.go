@@ -20,6 +20,34 @@ import (
 // methods, and after Close. It returns an EINTERNAL error if a sync fails;
 // the writes may then be lost, and the object must not release their outputs.
 func (d *DB) Sync() error {
+	seq := d.writeSeq.Load()
+	if err := d.sync(); err != nil {
+		return err
+	}
+	d.Synced(seq)
+	return nil
+}
+
+// SyncToken returns a token for the writes committed so far, for Synced.
+// Call it from the DB's owner, after a commit.
+func (d *DB) SyncToken() uint64 { return d.writeSeq.Load() }
+
+// Synced records that the writes of token are durable: a durability
+// barrier that covered them succeeded. Any goroutine may call it.
+func (d *DB) Synced(token uint64) {
+	for {
+		cur := d.durableSeq.Load()
+		if token <= cur || d.durableSeq.CompareAndSwap(cur, token) {
+			return
+		}
+	}
+}
+
+// unsynced reports whether writes were committed that no Sync or barrier
+// is known to have made durable.
+func (d *DB) unsynced() bool { return d.durableSeq.Load() < d.writeSeq.Load() }
+
+func (d *DB) sync() error {
 	if err := d.syncFile(d.wal); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil

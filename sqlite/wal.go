@@ -53,6 +53,7 @@ type history struct {
 	restored   bool  // opening the database applied a staged restore
 	wrote      bool  // a turn committed a write since the database opened
 	broken     bool  // a history call failed: stop feeding it
+	seenWAL    int64 // WALSize at the last noteWAL
 }
 
 // attachHistory takes checkpoints over from SQLite and attaches log to the
@@ -68,7 +69,8 @@ func (d *DB) attachHistory(log Log, checkpointBytes int64) error {
 		log.Close()
 		return den.Errorf(den.EINTERNAL, "open object db: history: %w", err)
 	}
-	d.hist = &history{log: log, checkpoint: checkpointBytes}
+	d.hist = &history{log: log, checkpoint: checkpointBytes, seenWAL: log.WALSize()}
+	d.writeSeq.Store(1) // the WAL found at open: not known durable
 	if p := log.PendingRestore(); p != "" {
 		if err := d.applyRestore(p); err != nil {
 			return err
@@ -89,6 +91,7 @@ func (d *DB) afterCommit() error {
 	if err := h.log.Committed(); err != nil {
 		return den.Errorf(den.EINTERNAL, "commit: history: %w", err)
 	}
+	d.noteWAL()
 	if h.log.WALSize() >= h.checkpoint {
 		return d.checkpoint()
 	}
@@ -122,6 +125,16 @@ func (d *DB) checkpoint() error {
 	return nil
 }
 
+// noteWAL counts a change of the WAL since the last call (a commit that
+// wrote, or a checkpoint) as a write for Sync's bookkeeping.
+func (d *DB) noteWAL() {
+	h := d.hist
+	if n := h.log.WALSize(); n != h.seenWAL {
+		h.seenWAL = n
+		d.writeSeq.Add(1)
+	}
+}
+
 // closeHistory runs before the connection closes, in place of Close's own
 // checkpointLarge. A database left empty that has no history and took no
 // write from a turn (an object addressed but never written) is removed with
@@ -144,15 +157,20 @@ func (d *DB) closeHistory(empty bool) (keep bool, err error) {
 	if err := h.log.Committed(); err != nil {
 		return true, den.Errorf(den.EINTERNAL, "close object db: history: %w", err)
 	}
+	d.noteWAL()
 	if h.log.WALSize() >= closeCheckpointBytes {
 		return true, d.checkpoint()
 	}
 	// A small WAL stays for the next session, as without history, but its
 	// transactions are archived now, with their commit times; the next
 	// open resumes after them. The WAL stays the durable copy, so the log
-	// append is not synced (ArchiveKept).
-	if err := d.Sync(); err != nil {
-		return true, err
+	// append is not synced (ArchiveKept). The WAL is synced here only if
+	// some write is not known durable: the output gate's barriers have
+	// usually made every one of them durable already.
+	if d.unsynced() {
+		if err := d.Sync(); err != nil {
+			return true, err
+		}
 	}
 	if err := h.log.ArchiveKept(); err != nil {
 		return true, den.Errorf(den.EINTERNAL, "close object db: archive: %w", err)
