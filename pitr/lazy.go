@@ -59,6 +59,9 @@ func (l *Log) writeLazyPair(base txInfo, size int64) error {
 // the archive's root, which writeLazyPair may have created.
 func (l *Log) makeDurable() error {
 	base := l.bases[len(l.bases)-1]
+	if err := l.openCur(); err != nil {
+		return err
+	}
 	if err := l.a.syncFile(filepath.Join(l.dir, snapName(base))); err != nil {
 		return fmt.Errorf("history: sync snapshot: %w", err)
 	}

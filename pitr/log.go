@@ -59,6 +59,10 @@ type Log struct {
 	walIndexed int64
 
 	lazy bool // the newest pair is a first pair not yet made durable
+
+	// Commits noted by CommittedFrames and not yet read from the WAL.
+	marks   []commitMark
+	markEnd int64
 	dbf        *os.File // open only during archive
 }
 
@@ -134,6 +138,7 @@ func (l *Log) Attach(db string) error {
 			return err
 		}
 	}
+	l.closeWAL()
 	return l.prune()
 }
 
@@ -194,6 +199,7 @@ func (l *Log) loadHistory() error {
 		l.last = last.txInfo
 	}
 	l.curSize, l.sinceSnap = end, end-logHeaderSize
+	l.closeCur()
 	return nil
 }
 
@@ -265,18 +271,43 @@ func (l *Log) readWALHeader() bool {
 }
 
 // Committed records the transactions committed to the WAL since the last
-// call, dated now. Call it after every COMMIT (a call that finds nothing new
-// costs one small read).
+// call: it reads their frames, checking the checksum chain, and dates each
+// by its CommittedFrames note, or now. Call it before Current, ForTime,
+// Check and Info; Archive calls it itself. A call that finds nothing new
+// costs one small read.
 func (l *Log) Committed() error {
-	if l.wal == nil {
-		f, err := os.Open(l.walPath)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("history: open WAL: %w", err)
-		}
-		l.wal = f
+	defer l.closeWAL()
+	return l.catchUp()
+}
+
+// CommittedFrames notes a commit that left the WAL with frames frames, dated
+// now, without reading anything (SQLite's WAL hook tells the count after
+// every commit): the next Committed or Archive reads the transaction and
+// gives it this time. It keeps WALSize current.
+func (l *Log) CommittedFrames(frames int64) error {
+	if l.pageSize == 0 {
+		return l.Committed() // the frame size is not known yet: read the WAL
+	}
+	end := walHeaderSize + frames*int64(frameHeaderSize+l.pageSize)
+	if end <= max(l.scanEnd, l.markEnd) {
+		return nil
+	}
+	l.marks = append(l.marks, commitMark{end: end, at: l.a.now()})
+	l.markEnd = end
+	return nil
+}
+
+// commitMark is a commit noted by CommittedFrames and not yet read.
+type commitMark struct {
+	end int64 // where its commit frame ends in the WAL
+	at  time.Time
+}
+
+// catchUp reads the transactions committed to the WAL and not yet read,
+// opening the WAL; the caller closes it (closeWAL).
+func (l *Log) catchUp() error {
+	if err := l.openWAL(); err != nil || l.wal == nil {
+		return err
 	}
 	if !l.hasHdr && !l.readWALHeader() {
 		return nil
@@ -284,18 +315,53 @@ func (l *Log) Committed() error {
 	return l.scan(l.a.now())
 }
 
-// scan records the transactions after scanEnd, dated at.
+// openWAL opens the WAL for reading if it exists and is not open.
+func (l *Log) openWAL() error {
+	if l.wal != nil {
+		return nil
+	}
+	f, err := os.Open(l.walPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("history: open WAL: %w", err)
+	}
+	l.wal = f
+	return nil
+}
+
+// closeWAL closes the WAL between uses: a live object's descriptors are
+// counted against the process's limit.
+func (l *Log) closeWAL() {
+	if l.wal != nil {
+		l.wal.Close()
+		l.wal = nil
+	}
+}
+
+// scan records the transactions after scanEnd, dated by their notes, or at.
 func (l *Log) scan(at time.Time) error {
 	txs, err := scanWAL(l.wal, l.hdr, l.scanEnd, l.c1, l.c2, &l.buf)
 	if err != nil {
 		return fmt.Errorf("history: read WAL: %w", err)
 	}
 	for _, tx := range txs {
-		t := txInfo{txid: l.nextTxid, time: l.stamp(at), hash: tx.hash(), dbPages: tx.dbPages,
+		when := at
+		for len(l.marks) > 0 && l.marks[0].end <= tx.end {
+			if l.marks[0].end == tx.end {
+				when = l.marks[0].at
+			}
+			l.marks = l.marks[1:]
+		}
+		t := txInfo{txid: l.nextTxid, time: l.stamp(when), hash: tx.hash(), dbPages: tx.dbPages,
 			salt1: l.hdr.salt1, salt2: l.hdr.salt2, walEnd: tx.end}
 		l.nextTxid++
 		l.pending = append(l.pending, pendingTx{txInfo: t, start: tx.start})
 		l.scanEnd, l.c1, l.c2 = tx.end, tx.c1, tx.c2
+	}
+	if len(l.marks) == 0 {
+		l.marks = nil
 	}
 	return nil
 }
@@ -311,7 +377,7 @@ func (l *Log) stamp(t time.Time) int64 {
 }
 
 // WALSize returns how far the WAL holds committed frames, in bytes.
-func (l *Log) WALSize() int64 { return l.scanEnd }
+func (l *Log) WALSize() int64 { return max(l.scanEnd, l.markEnd) }
 
 // Empty reports whether the history holds nothing yet: no transaction was
 // ever archived for the object.
@@ -333,13 +399,17 @@ func (l *Log) Archive() error { return l.archive(true) }
 func (l *Log) ArchiveKept() error { return l.archive(false) }
 
 func (l *Log) archive(durable bool) error {
+	defer l.closeFiles()
+	if err := l.catchUp(); err != nil {
+		return err
+	}
 	if len(l.pending) == 0 && l.rebase == nil {
 		if durable && l.lazy {
 			return l.makeDurable()
 		}
 		return nil
 	}
-	if l.rebase != nil || l.cur == nil {
+	if l.rebase != nil || len(l.bases) == 0 {
 		if err := l.snapshotRebase(!durable); err != nil {
 			return fmt.Errorf("history: snapshot: %w", err)
 		}
@@ -352,7 +422,6 @@ func (l *Log) archive(durable bool) error {
 	if len(l.pending) == 0 {
 		return nil
 	}
-	defer l.closeDB()
 	fs := l.hdr.frameSize()
 	// The transactions' frames are contiguous in the WAL: read them at once.
 	first := l.pending[0].start
@@ -406,6 +475,9 @@ func (l *Log) archive(durable bool) error {
 		out = append(out, encodeFooter(crc, int64(len(out)-start)+footerSize)...)
 		sizes[i] = int64(len(out) - start)
 	}
+	if err := l.openCur(); err != nil {
+		return err
+	}
 	if _, err := l.cur.WriteAt(out, l.curSize); err != nil {
 		return fmt.Errorf("history: append: %w", err)
 	}
@@ -437,6 +509,34 @@ func (l *Log) closeDB() {
 		l.dbf.Close()
 		l.dbf = nil
 	}
+}
+
+// openCur opens the newest log for appending if it is not open.
+func (l *Log) openCur() error {
+	if l.cur != nil {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(l.dir, logName(l.bases[len(l.bases)-1])), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	l.cur = f
+	return nil
+}
+
+func (l *Log) closeCur() {
+	if l.cur != nil {
+		l.cur.Close()
+		l.cur = nil
+	}
+}
+
+// closeFiles closes what archiving opened: the log, the WAL and the
+// database file are opened for each use and closed after it.
+func (l *Log) closeFiles() {
+	l.closeCur()
+	l.closeWAL()
+	l.closeDB()
 }
 
 // indexWAL notes where in the WAL each page's latest frame before first
@@ -505,9 +605,11 @@ func (l *Log) Checkpointed() error {
 	if len(l.pending) > 0 {
 		return errors.New("history: checkpointed with transactions not archived")
 	}
+	defer l.closeFiles()
 	l.hasHdr, l.scanEnd, l.c1, l.c2 = false, 0, 0, 0
+	l.marks, l.markEnd = nil, 0
 	l.walPages, l.walIndexed = nil, 0
-	if l.cur != nil && l.rebase == nil {
+	if len(l.bases) > 0 && l.rebase == nil {
 		size, err := fileSize(l.db)
 		if err != nil {
 			return err
@@ -660,14 +762,14 @@ func (l *Log) prune() error {
 // Close closes the log's files. The history stays on disk.
 func (l *Log) Close() error {
 	var first error
-	for _, f := range []*os.File{l.cur, l.wal} {
+	for _, f := range []*os.File{l.cur, l.wal, l.dbf} {
 		if f != nil {
 			if err := f.Close(); err != nil && first == nil {
 				first = err
 			}
 		}
 	}
-	l.cur, l.wal = nil, nil
+	l.cur, l.wal, l.dbf = nil, nil, nil
 	return first
 }
 

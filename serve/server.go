@@ -429,14 +429,9 @@ func hasEntries(dir string) (bool, error) {
 const filesReserved = 1024
 
 // filesPerObject is how many files a live object keeps open: its database
-// and its WAL, and with point-in-time history also its history log and the
-// history's reader of its WAL.
-func filesPerObject(history bool) int {
-	if history {
-		return 4
-	}
-	return 2
-}
+// and its WAL. Point-in-time history adds none between uses: it opens its
+// log and reads the WAL only while it archives or answers a lookup.
+func filesPerObject(history bool) int { return 2 }
 
 // capLive returns maxLive lowered, if need be, so that perObject files per
 // live object plus filesReserved fit in limit (0: unknown, no cap).

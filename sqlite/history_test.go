@@ -594,3 +594,74 @@ func TestHistoryCloseSyncsOnlyWritesNotKnownDurable(t *testing.T) {
 		})
 	}
 }
+
+// countingLog is a pitr.Log that counts how commits reach it.
+type countingLog struct {
+	*pitr.Log
+	frames, reads atomic.Int64
+}
+
+func (l *countingLog) CommittedFrames(n int64) error {
+	l.frames.Add(1)
+	return l.Log.CommittedFrames(n)
+}
+
+func (l *countingLog) Committed() error {
+	l.reads.Add(1)
+	return l.Log.Committed()
+}
+
+// A commit reaches the history through SQLite's WAL hook, which tells the
+// WAL's size: no read of the WAL per commit. Between uses the history holds
+// no file open, so a live object with history costs two descriptors (its
+// database and its WAL), as one without.
+func TestHistoryCommitReadsNothingAndHoldsNoFiles(t *testing.T) {
+	dir := t.TempDir()
+	a := pitr.New(filepath.Join(dir, "history"), pitr.Options{})
+	var log *countingLog
+	s := dsqlite.NewStoreWithOptions(filepath.Join(dir, "objects"), dsqlite.Options{
+		History: func(class string, id den.ID) dsqlite.Log {
+			log = &countingLog{Log: a.Open(class, id)}
+			return log
+		},
+	})
+	// A history exists (the first session archived), so the next session
+	// knows the page size from the start.
+	db := openHistory(t, s, "x")
+	turn(t, db, func() { must(t, db.Put("a", []byte("0"))) })
+	must(t, db.Close())
+
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(ents)
+	}
+	before := fds()
+	db = openHistory(t, s, "x")
+	for i := range 5 {
+		must(t, db.Begin())
+		must(t, db.Put("a", []byte(fmt.Sprint(i+1))))
+		if _, err := db.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fds() - before; n != 2 {
+		t.Errorf("an open database with history holds %d descriptors, want 2", n)
+	}
+	if f, r := log.frames.Load(), log.reads.Load(); f != 5 || r != 0 {
+		t.Errorf("5 commits: %d notes from the WAL hook, %d reads of the WAL", f, r)
+	}
+	// The bookmark still names the last commit, and restores it.
+	must(t, db.Sync())
+	bm := bookmark(t, db)
+	turn(t, db, func() { must(t, db.Put("a", []byte("later"))) })
+	must(t, db.StageRestore(bm))
+	must(t, db.Close())
+	db = openHistory(t, s, "x")
+	defer db.Close()
+	if v, _ := mustGet(t, db, "a"); v != "5" {
+		t.Errorf("restored a = %q, want 5", v)
+	}
+}

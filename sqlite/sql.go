@@ -282,6 +282,7 @@ func (d *DB) closeSQL() {
 		d.sql.unauth = nil
 	}
 	d.closeDeadline()
+	d.hist.unhookWAL(d)
 }
 
 // DatabaseSize returns the bytes the database's pages hold, free pages not

@@ -4,6 +4,9 @@ import (
 	"os"
 	"time"
 
+	"modernc.org/libc"
+	lib "modernc.org/sqlite/lib"
+
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
@@ -15,7 +18,9 @@ import (
 // owner's goroutine only:
 //
 //   - Attach once the connection is open, before anything checkpoints;
-//   - Committed after every COMMIT;
+//   - CommittedFrames after every COMMIT that wrote (SQLite's WAL hook
+//     gives the WAL's frame count), or Committed, which reads the WAL, after
+//     a write the hook does not see (a backup) and before any lookup;
 //   - Archive before every checkpoint, once the WAL is durable, and
 //     Checkpointed after it;
 //   - Close when the database closes.
@@ -25,6 +30,7 @@ import (
 type Log interface {
 	Attach(db string) error
 	Committed() error
+	CommittedFrames(frames int64) error
 	WALSize() int64
 	Archive() error
 	ArchiveKept() error
@@ -54,6 +60,52 @@ type history struct {
 	wrote      bool  // a turn committed a write since the database opened
 	broken     bool  // a history call failed: stop feeding it
 	seenWAL    int64 // WALSize at the last noteWAL
+
+	tls    *libc.TLS // the connection's, for the WAL hook
+	frames uintptr   // C memory the WAL hook writes: the WAL's frames after a commit; 0 without a hook
+}
+
+// walHook is SQLite's WAL hook: after every commit that wrote, it stores the
+// WAL's frame count where arg points. An object's database has one WAL
+// (ATTACH is refused).
+func walHook(tls *libc.TLS, arg, db, zDb uintptr, frames int32) int32 {
+	*(*int64)(cmem(arg)) = int64(frames)
+	return 0
+}
+
+// hookWAL installs the WAL hook (after wal_autocheckpoint=0, which removes
+// SQLite's own). Without one (no memory), every commit reads the WAL.
+func (h *history) hookWAL(d *DB) {
+	h.tls = d.sql.tls
+	p := libc.Xcalloc(h.tls, 1, 8)
+	if p == 0 {
+		return
+	}
+	h.frames = p
+	lib.Xsqlite3_wal_hook(h.tls, connHandleOf(d.conn), cFunc(walHook), p)
+}
+
+// unhookWAL removes the WAL hook and frees its memory; before the
+// connection closes.
+func (h *history) unhookWAL(d *DB) {
+	if h == nil || h.frames == 0 {
+		return
+	}
+	lib.Xsqlite3_wal_hook(h.tls, connHandleOf(d.conn), 0, 0)
+	libc.Xfree(h.tls, h.frames)
+	h.frames = 0
+}
+
+// takeFrames returns the frame count the WAL hook stored since the last
+// call, or 0 if no commit wrote; without a hook, -1 (read the WAL).
+func (h *history) takeFrames() int64 {
+	if h.frames == 0 {
+		return -1
+	}
+	p := (*int64)(cmem(h.frames))
+	n := *p
+	*p = 0
+	return n
 }
 
 // attachHistory takes checkpoints over from SQLite and attaches log to the
@@ -70,6 +122,7 @@ func (d *DB) attachHistory(log Log, checkpointBytes int64) error {
 		return den.Errorf(den.EINTERNAL, "open object db: history: %w", err)
 	}
 	d.hist = &history{log: log, checkpoint: checkpointBytes, seenWAL: log.WALSize()}
+	d.hist.hookWAL(d)
 	d.writeSeq.Store(1) // the WAL found at open: not known durable
 	if p := log.PendingRestore(); p != "" {
 		if err := d.applyRestore(p); err != nil {
@@ -88,7 +141,14 @@ func (d *DB) afterCommit() error {
 		return nil
 	}
 	h.wrote = h.wrote || d.dirty
-	if err := h.log.Committed(); err != nil {
+	var err error
+	switch n := h.takeFrames(); {
+	case n > 0:
+		err = h.log.CommittedFrames(n)
+	case n < 0:
+		err = h.log.Committed()
+	}
+	if err != nil {
 		return den.Errorf(den.EINTERNAL, "commit: history: %w", err)
 	}
 	d.noteWAL()
