@@ -1,8 +1,10 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/den-run/den"
@@ -194,4 +196,41 @@ func header(h *[10]byte, op ws.OpCode, n int) int {
 // closePayload encodes a Close frame's payload.
 func closePayload(code int, reason string) []byte {
 	return ws.NewCloseFrameBody(ws.StatusCode(code), reason)
+}
+
+// sharedMax is the largest payload Send encodes into one contiguous frame,
+// which every socket a broadcast sends it to shares and which leaves with a
+// single send(2). A larger payload is not copied: its header and payload go
+// out together with writev.
+const sharedMax = 16 << 10
+
+// encoded is one frame built whole: header and payload.
+type encoded struct {
+	op    ws.OpCode
+	hlen  int
+	frame []byte // never changed once built
+}
+
+// encoder builds the frames Send queues. It remembers the last small frame
+// it built, so that a broadcast (one payload sent to many sockets in a row)
+// encodes and copies it once. It is safe for concurrent use.
+type encoder struct{ last atomic.Pointer[encoded] }
+
+// frame returns the frame for op and data; small frames may be shared.
+func (e *encoder) frame(op ws.OpCode, data []byte) outFrame {
+	if len(data) > sharedMax {
+		f := outFrame{data: data}
+		f.hlen = uint8(header(&f.hdr, op, len(data)))
+		return f
+	}
+	if l := e.last.Load(); l != nil && l.op == op && bytes.Equal(l.frame[l.hlen:], data) {
+		return outFrame{data: l.frame}
+	}
+	var h [10]byte
+	n := header(&h, op, len(data))
+	b := make([]byte, n+len(data))
+	copy(b, h[:n])
+	copy(b[n:], data)
+	e.last.Store(&encoded{op: op, hlen: n, frame: b})
+	return outFrame{data: b}
 }

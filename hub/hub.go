@@ -68,6 +68,7 @@ type Hub struct {
 	wstop bool // the poller and the writers return
 
 	timers timers
+	enc    encoder // Send's frames
 
 	evmu      sync.RWMutex // protects fdsClosed: held to write evfd, taken to close evfd and epfd
 	fdsClosed bool

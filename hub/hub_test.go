@@ -94,6 +94,16 @@ func (r *room) WebSocketMessage(ctx context.Context, ws den.WebSocket, typ den.M
 			ws.Send(den.BinaryMessage, big)
 		}
 		return nil
+	case msg == "trickle": // 10 MiB in small frames
+		for i := range 100_000 {
+			ws.SendText(strings.Repeat(itoa(i%10), 100))
+		}
+		return nil
+	case msg == "seq": // 30 MiB in frames sent whole, numbered
+		for i := range 2_000 {
+			ws.SendText(itoa(i) + pad)
+		}
+		return nil
 	case msg == "bye":
 		return ws.Close(4000, "bye now")
 	}
@@ -396,6 +406,37 @@ func TestSlowReaderIsClosedWith1008(t *testing.T) {
 	expect(t, d, websocket.MessageText, "text:hi")
 	if got := closeStatus(t, c); got != websocket.StatusPolicyViolation && got != -1 {
 		t.Fatalf("slow client saw close %d, want 1008 (or a cut connection)", got)
+	}
+}
+
+// TestSlowReaderOfSmallFramesIsClosedWith1008: small frames (sent whole,
+// with send(2)) overflow the queue as large ones do.
+func TestSlowReaderOfSmallFramesIsClosedWith1008(t *testing.T) {
+	n := newNode(t, actor.Config{}, hub.Config{MaxSendQueue: 256 << 10})
+	c := n.dial(t, "/room/slow")
+	write(t, c, websocket.MessageText, "trickle")
+	if e := n.event(t); !strings.HasPrefix(e, "error WebSocket send queue exceeded 262144 bytes") {
+		t.Fatalf("event %q", e)
+	}
+	if got := closeStatus(t, c); got != websocket.StatusPolicyViolation && got != -1 {
+		t.Fatalf("slow client saw close %d, want 1008 (or a cut connection)", got)
+	}
+}
+
+// pad makes "seq"'s frames 16,000 bytes: under hub's limit for frames
+// sent whole, over what a nearly full socket buffer takes.
+var pad = " " + strings.Repeat("x", 16_000-5)
+
+// TestManySmallFramesKeepTheirOrder: 30 MiB of frames sent whole from one
+// turn, far more than the socket's buffer takes, so sends are partial or
+// wait for writability, arrive whole and in order.
+func TestManySmallFramesKeepTheirOrder(t *testing.T) {
+	n := newNode(t, actor.Config{}, hub.Config{MaxSendQueue: 64 << 20})
+	c := n.dial(t, "/room/seq")
+	c.SetReadLimit(1 << 20)
+	write(t, c, websocket.MessageText, "seq")
+	for i := range 2_000 {
+		expect(t, c, websocket.MessageText, itoa(i)+pad)
 	}
 }
 

@@ -142,8 +142,11 @@ func (h *Hub) write() {
 				s.flushLocked(iov)
 				s.rearmLocked()
 			}
+			settle := s.unsettledLocked() // a lost peer ends the socket
 			s.mu.Unlock()
-			s.settle()
+			if settle {
+				s.settle()
+			}
 			batch[i] = nil
 		}
 	}

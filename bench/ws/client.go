@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 // client is one benchmark WebSocket: a TCP connection after a hand-written
@@ -23,8 +26,7 @@ type client struct {
 // dial opens a WebSocket to addr+path from local (an address on the
 // loopback network: each gives another ~28,000 ephemeral ports).
 func dial(ctx context.Context, addr, path string, local net.IP) (*client, error) {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: local}, Timeout: 10 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := dialTCP(ctx, addr, local)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +87,78 @@ func (c *client) read() (string, error) {
 }
 
 func (c *client) close() { c.c.Close() }
+
+// dialTCP opens a TCP connection to addr from local.
+func dialTCP(ctx context.Context, addr string, local net.IP) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: local}, Timeout: 10 * time.Second}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// detach takes the connection's descriptor away from the Go runtime: it is
+// duplicated (non-blocking) and the net.Conn closed, which also takes it out
+// of the runtime's poller, so a receiver's epoll set is its only watcher.
+func detach(c net.Conn) (int, error) {
+	defer c.Close()
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, errors.New("not a TCP connection")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// detachAll detaches every client (see detach) and returns the descriptors;
+// on an error it closes them all.
+func detachAll(cs []*client) ([]int, error) {
+	fds := make([]int, 0, len(cs))
+	var first error
+	for _, c := range cs {
+		if first != nil {
+			c.close()
+			continue
+		}
+		fd, err := detach(c.c)
+		if err != nil {
+			first = err
+			continue
+		}
+		fds = append(fds, fd)
+	}
+	if first != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, first
+	}
+	return fds, nil
+}
+
+// sendRaw writes one masked text frame to a detached socket.
+func sendRaw(fd int, text string) error {
+	var b bytes.Buffer
+	if err := ws.WriteFrame(&b, ws.MaskFrame(ws.NewTextFrame([]byte(text)))); err != nil {
+		return err
+	}
+	n, err := unix.Write(fd, b.Bytes())
+	if err == nil && n < b.Len() {
+		err = fmt.Errorf("wrote %d of %d bytes", n, b.Len())
+	}
+	return err
+}
 
 // localIP returns the loopback address the i-th connection of a cell
 // dials from. Each cell starts on a fresh address (base), so the ports the

@@ -11,9 +11,14 @@
 //     sockets connected and their rooms hibernated − RSS before) / N, with
 //     1,000 sockets per room;
 //   - broadcast: the time from sending one message to the last of B
-//     sockets of one room receiving it (median and worst of -rounds);
+//     sockets of one room receiving it (median and worst of -rounds), read
+//     by one epoll loop over all B sockets (see receiver);
 //   - room: chat messages per second through one room (stored in SQL and
 //     sent to every member) with -senders members sending in a closed loop.
+//
+// Before the runtimes, unless -floor=false, the kernel floor (bench/ws/floor)
+// writes the same broadcast frame to B sockets with plain write(2) from one
+// and from two threads: what the kernel's loopback path alone costs.
 //
 // Each socket is a file descriptor in the server and in this client, so N
 // sockets need `ulimit -n` above N in both; a cell that does not fit is
@@ -27,6 +32,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -52,6 +58,7 @@ type Options struct {
 	Senders  int           // members sending in the room cell
 	Duration time.Duration // of the room cell
 	Runtimes []string      // den, workerd
+	Floor    bool          // measure the kernel's floor for the broadcast
 	Cache    string
 }
 
@@ -84,6 +91,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.Senders, "senders", 16, "members sending in the room cell")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long the room cell runs")
 	fs.StringVar(&runtimes, "runtimes", "den,workerd", "runtimes: den, workerd")
+	fs.BoolVar(&o.Floor, "floor", true, "measure the kernel's floor for the broadcast (bench/ws/floor: plain write(2) to each socket)")
 	fs.StringVar(&o.Cache, "cache", "", "cache directory (default bench/.cache)")
 	quick := fs.Bool("quick", false, "smoke run: -settle 3s -fanout 1000 -rounds 3 -duration 2s unless given")
 	if err := fs.Parse(args); err != nil {
@@ -225,6 +233,19 @@ func run(ctx context.Context, o Options, stdout, log io.Writer) error {
 		rows = append(rows, row)
 		fmt.Fprintln(log, row)
 	}
+	if o.Floor && o.Fanout+256 <= fdLimit {
+		bin, err := proc.Build(ctx, work, "github.com/den-run/den/bench/ws/floor")
+		if err != nil {
+			return err
+		}
+		fr, err := floor(ctx, bin, o)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		for _, row := range fr {
+			add(row)
+		}
+	}
 	for _, r := range o.Runtimes {
 		start := starters[r]
 		if start == nil {
@@ -268,6 +289,14 @@ var cells atomic.Int64
 
 // connect opens n sockets, perRoom to a room, 64 at a time.
 func connect(ctx context.Context, addr string, n, perRoom int, prefix string) ([]*client, error) {
+	return dialAll(ctx, n, func(i int, local net.IP) (*client, error) {
+		return dial(ctx, addr, fmt.Sprintf("/room/%s%d?name=u%d", prefix, i/perRoom, i), local)
+	})
+}
+
+// dialAll opens n connections with dialOne, 64 at a time, each from the
+// source address localIP gives it.
+func dialAll(ctx context.Context, n int, dialOne func(i int, local net.IP) (*client, error)) ([]*client, error) {
 	base := int(cells.Add(int64(n/25000+1)) - int64(n/25000+1))
 	out := make([]*client, n)
 	var next atomic.Int64
@@ -276,12 +305,12 @@ func connect(ctx context.Context, addr string, n, perRoom int, prefix string) ([
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Go(func() {
-			for {
+			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= n {
 					return
 				}
-				c, err := dial(ctx, addr, fmt.Sprintf("/room/%s%d?name=u%d", prefix, i/perRoom, i), localIP(base, i))
+				c, err := dialOne(i, localIP(base, i))
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -296,6 +325,9 @@ func connect(ctx context.Context, addr string, n, perRoom int, prefix string) ([
 		})
 	}
 	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
 	if first != nil {
 		for _, c := range out {
 			if c != nil {
@@ -371,48 +403,42 @@ func broadcast(ctx context.Context, start starter, o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer closeAll(cs)
-	got := make(chan time.Time, len(cs))
-	var wg sync.WaitGroup
-	for _, c := range cs {
-		wg.Go(func() {
-			for {
-				if _, err := c.read(); err != nil {
-					return
-				}
-				got <- time.Now()
-			}
-		})
+	fds, err := detachAll(cs)
+	if err != nil {
+		return "", err
 	}
-	defer wg.Wait()
-	defer closeAll(cs)
+	rc, err := newReceiver(fds)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
 	var lat []time.Duration
 	var srvCPU, cliCPU time.Duration
 	for round := range o.Rounds + 1 {
 		s0, c0 := s.cpu(), selfCPU()
-		t0 := time.Now()
-		if err := cs[round%len(cs)].send("b:" + strconv.Itoa(round)); err != nil {
+		t0 := monotonic()
+		if err := sendRaw(fds[round%len(fds)], "b:"+strconv.Itoa(round)); err != nil {
 			return "", err
 		}
-		var last time.Time
-		timeout := time.After(60 * time.Second)
-		for range len(cs) {
-			select {
-			case t := <-got:
-				last = t
-			case <-timeout:
-				return "", errors.New("a broadcast did not reach every socket within 60 s")
-			}
+		last, err := rc.await(round+1, time.Now().Add(60*time.Second))
+		if err != nil {
+			return "", fmt.Errorf("round %d: %w", round, err)
 		}
 		if round > 0 { // round 0 wakes the room
-			lat = append(lat, last.Sub(t0))
+			lat = append(lat, time.Duration(last-t0))
 			srvCPU += s.cpu() - s0
 			cliCPU += selfCPU() - c0
 		}
 	}
+	return summary(lat, srvCPU, cliCPU, "server"), nil
+}
+
+// summary describes a broadcast cell's latencies and CPU per round.
+func summary(lat []time.Duration, srvCPU, cliCPU time.Duration, server string) string {
 	slices.Sort(lat)
-	return fmt.Sprintf("median %.1f ms, worst %.1f ms (%d rounds; CPU per round: server %.1f ms, this client %.1f ms)",
-		ms(lat[len(lat)/2]), ms(lat[len(lat)-1]), len(lat), ms(srvCPU)/float64(len(lat)), ms(cliCPU)/float64(len(lat))), nil
+	n := float64(len(lat))
+	return fmt.Sprintf("median %.1f ms, worst %.1f ms (%d rounds; CPU per round: %s %.1f ms, this client %.1f ms)",
+		ms(lat[len(lat)/2]), ms(lat[len(lat)-1]), len(lat), server, ms(srvCPU)/n, ms(cliCPU)/n)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -14,7 +14,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestShortRun runs the benchmark's short form against Den: 1,000 idle
-// sockets, a broadcast to 1,000, and a short chat cell. It checks that
+// sockets, the kernel floor and a broadcast to 1,000, and a short chat cell. It checks that
 // every cell produced a number, not what the number is.
 func TestShortRun(t *testing.T) {
 	if testing.Short() {
@@ -30,7 +30,8 @@ func TestShortRun(t *testing.T) {
 	if err := run(ctx, o, &out, &log); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	for _, want := range []string{"idle RSS per socket, 1000 sockets | ", "broadcast to 1000 sockets of one room | median", "msg/s"} {
+	for _, want := range []string{"idle RSS per socket, 1000 sockets | ", "broadcast to 1000 sockets of one room | median", "msg/s",
+		"| kernel floor | broadcast to 1000 sockets, write(2) from 1 thread | median", "write(2) from 2 threads | median"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("no %q in:\n%s", want, out.String())
 		}
