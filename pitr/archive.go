@@ -38,6 +38,7 @@ type Archive struct {
 	classRet map[string]time.Duration
 	now      func() time.Time
 	syncFile func(string) error
+	lazy     intactPairs // lazy first pairs known whole (lazy.go)
 }
 
 // New returns an Archive keeping histories under dir. It touches nothing on
@@ -81,6 +82,7 @@ func (a *Archive) Open(class string, id den.ID) *Log {
 // that does not exist is not an error.
 func (a *Archive) Delete(class string, id den.ID) error {
 	dir := a.Dir(class, id)
+	a.forgetIntact(dir)
 	if err := os.RemoveAll(dir); err != nil {
 		return den.Errorf(den.EINTERNAL, "delete history: %w", err)
 	}

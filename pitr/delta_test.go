@@ -134,3 +134,24 @@ func FuzzApplyDelta(f *testing.F) {
 		applyDelta(page, enc) // must not panic
 	})
 }
+
+// The archive remembers the lazy pairs it wrote or checked, by object, for
+// the pair's base and snapshot CRC only, until made durable or deleted.
+func TestIntactPairsAreRememberedExactly(t *testing.T) {
+	a := New(t.TempDir(), Options{})
+	h := logHeader{snapCRC: 42}
+	if a.isIntact("d", 1, h) {
+		t.Fatal("an unseen pair is intact")
+	}
+	a.intact("d", 1, h)
+	if !a.isIntact("d", 1, h) {
+		t.Fatal("a pair just written is not remembered")
+	}
+	if a.isIntact("d", 2, h) || a.isIntact("d", 1, logHeader{snapCRC: 43}) || a.isIntact("e", 1, h) {
+		t.Fatal("another pair passes for the remembered one")
+	}
+	a.forgetIntact("d")
+	if a.isIntact("d", 1, h) {
+		t.Fatal("a forgotten pair is still intact")
+	}
+}

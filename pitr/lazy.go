@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // An object's first pair is written lazily: no fsync, no temporary files,
@@ -51,6 +52,7 @@ func (l *Log) writeLazyPair(base txInfo, size int64) error {
 		return err
 	}
 	l.lazy = true
+	l.a.intact(l.dir, base.txid, hdr)
 	return nil
 }
 
@@ -82,15 +84,64 @@ func (l *Log) makeDurable() error {
 		}
 	}
 	l.lazy = false
+	l.a.forgetIntact(l.dir)
 	return nil
+}
+
+// A crash of the process alone leaves a lazy pair whole (the kernel keeps
+// its pages): only a crash of the machine can tear it. The Archive
+// remembers the lazy pairs this process wrote or checked, so an object's
+// next activations do not read its snapshot again; a restart after a
+// machine crash starts with an empty memory and checks each once.
+type intactPairs struct {
+	mu    sync.Mutex
+	pairs map[string]intactPair // by the object's history directory
+}
+
+type intactPair struct {
+	base uint64
+	crc  uint32
+}
+
+// maxIntact bounds the memory (~100 bytes a pair): past it, pairs are
+// checked by reading.
+const maxIntact = 1 << 20
+
+func (a *Archive) intact(dir string, base uint64, h logHeader) {
+	a.lazy.mu.Lock()
+	defer a.lazy.mu.Unlock()
+	if a.lazy.pairs == nil {
+		a.lazy.pairs = map[string]intactPair{}
+	}
+	if len(a.lazy.pairs) < maxIntact {
+		a.lazy.pairs[dir] = intactPair{base, h.snapCRC}
+	}
+}
+
+func (a *Archive) isIntact(dir string, base uint64, h logHeader) bool {
+	a.lazy.mu.Lock()
+	defer a.lazy.mu.Unlock()
+	p, ok := a.lazy.pairs[dir]
+	return ok && p == intactPair{base, h.snapCRC}
+}
+
+// forgetIntact forgets the object's pair: made durable, or deleted.
+func (a *Archive) forgetIntact(dir string) {
+	a.lazy.mu.Lock()
+	defer a.lazy.mu.Unlock()
+	delete(a.lazy.pairs, dir)
 }
 
 // checkLazy reports whether the lazy pair of base, whose log header is h,
 // came through whole; if it did not, it removes the pair.
 func (l *Log) checkLazy(base uint64, h logHeader) (bool, error) {
 	snap := filepath.Join(l.dir, snapName(base))
+	if l.a.isIntact(l.dir, base, h) {
+		return true, nil
+	}
 	ok := h.pageSize != 0 && snapshotIs(snap, h.snapSize, h.snapCRC)
 	if ok {
+		l.a.intact(l.dir, base, h)
 		return true, nil
 	}
 	for _, p := range []string{snap, filepath.Join(l.dir, logName(base))} {

@@ -520,6 +520,9 @@ func TestHistoryTornFirstPair(t *testing.T) {
 				t.Fatalf("snapshots %v, logs %v", snaps, logs)
 			}
 			tear(t, snaps[0], logs[0])
+			// The machine restarts: a new process, whose archive has not
+			// seen the pair.
+			s, _ = historyStore(dir, 1<<30)
 			db = openHistory(t, s, "x")
 			if got := state(t, db); got != states[2] {
 				t.Fatalf("after the crash: %s, want %s", got, states[2])
