@@ -44,13 +44,18 @@ func (l *Log) writeLazyPair(base txInfo, size int64) error {
 	}
 	logPath := filepath.Join(l.dir, logName(base.txid))
 	hdr := logHeader{pageSize: l.pageSize, base: base, lazy: true, snapSize: size, snapCRC: crc}
-	if err := os.WriteFile(logPath, hdr.encode(), 0o600); err != nil {
+	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		if _, err = f.Write(hdr.encode()); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		os.Remove(logPath)
 		os.Remove(snap)
 		return err
 	}
-	if err := l.startLog(logPath, base); err != nil {
-		return err
-	}
+	l.useLog(f, base)
 	l.lazy = true
 	l.a.intact(l.dir, base.txid, hdr)
 	return nil

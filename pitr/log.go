@@ -693,6 +693,12 @@ func (l *Log) startLog(path string, base txInfo) error {
 	if err != nil {
 		return err
 	}
+	l.useLog(f, base)
+	return nil
+}
+
+// useLog makes f, the new pair's log, empty, the newest.
+func (l *Log) useLog(f *os.File, base txInfo) {
 	if l.cur != nil {
 		l.cur.Close()
 	}
@@ -700,7 +706,6 @@ func (l *Log) startLog(path string, base txInfo) error {
 	l.bases = append(l.bases, base.txid)
 	l.baseInfo[base.txid] = base
 	l.index[base.txid] = []txRecord{}
-	return nil
 }
 
 // copyDurably copies the first size bytes of src to dst through a temporary
