@@ -1,7 +1,6 @@
 package actor
 
 import (
-	"container/list"
 	"context"
 	"fmt"
 	"log/slog"
@@ -26,7 +25,7 @@ type actor struct {
 	done    chan struct{} // closed when run returns
 	prev    chan struct{} // done of the actor this one replaces, or nil
 
-	elem *list.Element // in h.lru; guarded by h.mu
+	used uint64 // h.clock when its last event was enqueued; guarded by h.mu
 
 	pending       atomic.Int64 // events queued and not yet handled
 	keepalive     atomic.Int32 // WaitUntil work still running

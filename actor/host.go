@@ -1,7 +1,6 @@
 package actor
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -55,7 +54,7 @@ type Host struct {
 
 	mu       sync.Mutex // protects following fields
 	actors   map[key]*actor
-	lru      list.List // of *actor, most recently used at the front
+	clock    uint64 // counts events enqueued; an actor's used is its last
 	retiring map[key]chan struct{}
 	opened   bool
 	closing  bool
@@ -275,14 +274,16 @@ func (h *Host) enqueue(k key, ns *den.Namespace, class *den.Class, ev *event) er
 		a = newActor(h, k, ns, class, ev.id)
 		a.prev = h.retiring[k]
 		h.actors[k] = a
-		a.elem = h.lru.PushFront(a)
+		a.used = h.clock
+		h.clock++
 		h.evictOverCap()
 		h.wg.Go(a.run)
 		if h.closing {
 			a.requestStop()
 		}
 	} else {
-		h.lru.MoveToFront(a.elem)
+		a.used = h.clock
+		h.clock++
 	}
 	q := a.mailbox
 	if inChain(ev.chain, k) {
@@ -297,18 +298,57 @@ func (h *Host) enqueue(k key, ns *den.Namespace, class *den.Class, ev *event) er
 	}
 }
 
-// evictOverCap asks the least recently used idle object to leave when the
-// host holds more than MaxLive. Busy objects are never evicted, so the count
-// may run over the cap while every object is busy. Call with h.mu held.
+// evictOverCap asks idle objects to leave while the host holds more than
+// MaxLive. Busy objects are never evicted, so the count may run over the
+// cap while every object is busy. Call with h.mu held.
+//
+// The object to leave is the least recently used of a sample of idle ones
+// (as Redis evicts), not the least recently used of all: a strict LRU
+// evicts, when objects are used in turn over a set a little larger than the
+// cap, exactly the object used next, so every event activates one (the
+// cap is set by the open-file limit, so such a set is an ordinary size).
+// Sampling keeps most of those activations away (TestLiveCapSurvivesALoop)
+// and keeps what LRU keeps under a skewed load; with at most evictSample
+// idle objects it is exact LRU.
 func (h *Host) evictOverCap() {
-	over := len(h.actors) - h.cfg.MaxLive
-	for e := h.lru.Back(); e != nil && over > 0; e = e.Prev() {
-		a := e.Value.(*actor)
-		if a.idle() && !a.stopRequested.Load() {
-			a.requestStop()
-			over--
+	for over := len(h.actors) - h.cfg.MaxLive; over > 0; over-- {
+		a := h.evictionCandidate(evictScan)
+		if a == nil {
+			a = h.evictionCandidate(len(h.actors)) // most are busy or leaving: look at all
+		}
+		if a == nil {
+			return
+		}
+		a.requestStop()
+	}
+}
+
+const (
+	evictSample = 5   // idle objects compared
+	evictScan   = 256 // objects looked at to find them, before looking at all
+)
+
+// evictionCandidate returns the least recently used of the first
+// evictSample idle objects not already leaving among the first scan objects
+// of h.actors (Go's map iteration starts at a random place), or nil.
+func (h *Host) evictionCandidate(scan int) *actor {
+	var oldest *actor
+	found := 0
+	for _, a := range h.actors {
+		if scan--; scan < 0 {
+			break
+		}
+		if !a.idle() || a.stopRequested.Load() {
+			continue
+		}
+		if oldest == nil || a.used < oldest.used {
+			oldest = a
+		}
+		if found++; found == evictSample {
+			break
 		}
 	}
+	return oldest
 }
 
 // janitor evicts objects idle for longer than the idle timeout.
@@ -343,7 +383,6 @@ func (h *Host) remove(a *actor) bool {
 	}
 	if h.actors[a.key] == a {
 		delete(h.actors, a.key)
-		h.lru.Remove(a.elem)
 	}
 	h.retiring[a.key] = a.done
 	h.checkDrained()

@@ -3,6 +3,7 @@ package actor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -68,6 +69,33 @@ func TestLiveObjectCap(t *testing.T) {
 	}
 	if call[int](t, w, "a", "Memory") != 0 || call[int](t, w, "a", "Count") != 1 {
 		t.Fatal("least recently used object was not evicted, or lost its data")
+	}
+}
+
+// Objects used in turn over a set a little larger than the live cap: a
+// strict LRU would evict exactly the object used next, so every call would
+// activate one. The sampled eviction keeps most of them live.
+func TestLiveCapSurvivesALoop(t *testing.T) {
+	const live, objects, passes = 60, 66, 5
+	w := newWorld(t, actor.Config{MaxLive: live})
+	name := func(i int) string { return fmt.Sprintf("o%03d", i) }
+	for i := range objects {
+		call[int](t, w, name(i), "Add", 1)
+	}
+	first := w.built.Load()
+	for range passes - 1 {
+		for i := range objects {
+			call[int](t, w, name(i), "Add", 1)
+		}
+	}
+	calls := int64((passes - 1) * objects)
+	again := w.built.Load() - first
+	t.Logf("%d of %d calls activated their object again", again, calls)
+	if again > calls*3/4 {
+		t.Fatalf("%d of %d calls over a set 10%% larger than the cap activated their object again", again, calls)
+	}
+	if n := call[int](t, w, name(0), "Count"); n != passes {
+		t.Fatalf("count %d, want %d", n, passes)
 	}
 }
 
