@@ -5,20 +5,41 @@ import (
 	"path/filepath"
 	"sync"
 
+	lib "modernc.org/sqlite/lib"
 	"zombiezen.com/go/sqlite"
 )
 
-// connTables serializes opening and closing connections. zombiezen (v1.4.2)
-// keeps process-wide tables keyed by the C connection's address (busy
-// handlers, its connection table) and Conn.Close frees the connection before
-// it removes the entries, so a connection opened at that moment at the same
-// address could have its entries removed by the other's Close. Holding this
-// lock across OpenConn with its registrations, and across Close, closes that
-// window. Opens and closes are milliseconds, against microseconds of lock.
+// Connections open and close concurrently, without a process-wide lock.
+//
+// zombiezen (v1.4.2) keeps process-wide tables keyed by the C connection's
+// address (its connection table, busy handlers, authorizers), and
+// Conn.Close frees the sqlite3 object (sqlite3_close) before it removes the
+// address from them. A connection opened in between at the same address
+// would have its fresh entries removed by the other's Close: a SQL function
+// or virtual table of it would then find no connection, a busy handler none
+// to call. Den used to hold one mutex across every OpenConn and Close, which
+// made activations and evictions wait for each other.
+//
+// closeConn instead keeps the address from being reused until Close has
+// returned: the sqlite3 object is allocated through Den's own memory methods
+// (malloc.go), and closeConn tells them to hold that block back when SQLite
+// frees it, and releases it after Close. An open meanwhile gets another
+// address, so the entries Close removes are only its own. Opens need nothing:
+// two live connections never share an address, and zombiezen guards its
+// tables with their own locks. Connections opened elsewhere (the alarm index,
+// the usage meter) live for the whole process and close at shutdown.
+//
+// If Den's memory methods could not be installed (SQLite was initialized
+// before this package's init), nothing can be held back, and opens and
+// closes fall back to serializing on connTables. openConnFlags (restore.go)
+// takes it around its OpenConn too.
 var connTables sync.Mutex
 
+// holdingWorks reports whether closeConn can hold addresses back.
+func holdingWorks() bool { return configMalloc == lib.SQLITE_OK }
+
 // openConn opens the object database at path with the "unix-none" VFS and
-// registers the busy timeout under connTables.
+// sets its busy timeout.
 //
 // unix-none takes no POSIX locks, and so keeps no entry in SQLite's
 // process-wide list of open inodes, which the default "unix" VFS searches
@@ -35,8 +56,10 @@ func openConn(path string) (*sqlite.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	connTables.Lock()
-	defer connTables.Unlock()
+	if !holdingWorks() {
+		connTables.Lock()
+		defer connTables.Unlock()
+	}
 	uri := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: "vfs=unix-none"}
 	conn, err := sqlite.OpenConn(uri.String(), sqlite.OpenReadWrite|sqlite.OpenCreate|sqlite.OpenURI)
 	if err != nil {
@@ -46,9 +69,16 @@ func openConn(path string) (*sqlite.Conn, error) {
 	return conn, nil
 }
 
-// closeConn closes conn under connTables.
+// closeConn closes conn, holding its address back from reuse until
+// zombiezen has forgotten it (see above).
 func closeConn(conn *sqlite.Conn) error {
-	connTables.Lock()
-	defer connTables.Unlock()
+	if !holdingWorks() {
+		connTables.Lock()
+		defer connTables.Unlock()
+		return conn.Close()
+	}
+	h := connHandleOf(conn)
+	holdBlock(h)
+	defer unholdBlock(h)
 	return conn.Close()
 }

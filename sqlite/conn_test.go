@@ -3,10 +3,13 @@ package sqlite
 import (
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"modernc.org/libc"
 	lib "modernc.org/sqlite/lib"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
 )
 
 // Object databases open with the unix-none VFS, whatever their path holds.
@@ -58,4 +61,73 @@ func TestOpenConnUsesUnixNone(t *testing.T) {
 	if got := libc.GoString(name); got != "unix-none" {
 		t.Fatalf("VFS %q, want unix-none", got)
 	}
+}
+
+// A connection opened while another is closing, at the moment SQLite has
+// freed the closing one's sqlite3 object, keeps its entries in zombiezen's
+// process-wide tables, although Close removes the entries of the address it
+// freed only afterwards. (Without closeConn holding that address back, the
+// new connection gets it — the free lists hand out the block freed last —
+// and loses its entry: a SQL function finds no connection.)
+func TestOpenWhileAnotherCloses(t *testing.T) {
+	if !holdingWorks() {
+		t.Skip("Den's memory methods are not installed; closes are serialized")
+	}
+	dir := t.TempDir()
+	closing, err := openConn(filepath.Join(dir, "closing.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	freed := connHandleOf(closing)
+	var opened *sqlite.Conn
+	var openErr error
+	var fired atomic.Bool
+	hook := func(p uintptr) {
+		// Called on the closing goroutine, inside sqlite3_close, before
+		// zombiezen removes the closing connection's entries.
+		if p == freed && fired.CompareAndSwap(false, true) {
+			opened, openErr = openConn(filepath.Join(dir, "opened.sqlite"))
+		}
+	}
+	afterFree.Store(&hook)
+	err = closeConn(closing)
+	afterFree.Store(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fired.Load() {
+		t.Fatal("SQLite did not free the connection through Den's memory methods")
+	}
+	if openErr != nil {
+		t.Fatal(openErr)
+	}
+	defer closeConn(opened)
+	if connHandleOf(opened) == freed {
+		t.Error("a connection opened while another closed got its address")
+	}
+	err = opened.CreateFunction("finds_its_conn", &sqlite.FunctionImpl{
+		Scalar: func(ctx sqlite.Context, _ []sqlite.Value) (sqlite.Value, error) {
+			return sqlite.IntegerValue(int64(boolInt(ctx.Conn() == opened))), nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	err = sqlitex.ExecuteTransient(opened, "SELECT finds_its_conn()", &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { found = stmt.ColumnBool(0); return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Fatal("the new connection lost its entry in zombiezen's connection table to the other's Close")
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

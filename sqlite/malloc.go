@@ -3,6 +3,7 @@ package sqlite
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -31,13 +32,19 @@ const (
 )
 
 // freeBlocks protects the free lists: slab-sized blocks by size class, and
-// larger blocks by size.
+// larger blocks by size; and the blocks held back from them (see holdBlock).
 var freeBlocks struct {
 	sync.Mutex
 	slab  [slabLogMax + 1][]uintptr
 	large map[int64][]uintptr
 	bytes int64
+	held  map[uintptr]bool // block → it was freed while held
 }
+
+// afterFree, if set, is called with every block memFree was given, after it
+// returned the block (or held it back). Tests use it to act at the moment
+// SQLite frees something.
+var afterFree atomic.Pointer[func(p uintptr)]
 
 // blockSize returns the size of the block (header included) that serves a
 // request of n bytes, and its slab class (0 for a large block).
@@ -77,10 +84,25 @@ func memMalloc(tls *libc.TLS, n int32) uintptr {
 }
 
 func memFree(tls *libc.TLS, p uintptr) {
+	fb := &freeBlocks
+	fb.Lock()
+	if freed, ok := fb.held[p]; ok && !freed {
+		fb.held[p] = true // holdBlock's caller gives it back
+		fb.Unlock()
+	} else {
+		release(tls, p) // unlocks fb
+	}
+	if f := afterFree.Load(); f != nil {
+		(*f)(p)
+	}
+}
+
+// release puts block p on the free lists, or gives it back to modernc if
+// they are full. It is called with freeBlocks locked, and unlocks it.
+func release(tls *libc.TLS, p uintptr) {
 	size := memSizeOf(p) + headerLen
 	_, log := blockSize(size - headerLen)
 	fb := &freeBlocks
-	fb.Lock()
 	if fb.bytes+size <= maxCached {
 		if log > 0 {
 			fb.slab[log] = append(fb.slab[log], p-headerLen)
@@ -95,7 +117,39 @@ func memFree(tls *libc.TLS, p uintptr) {
 		return
 	}
 	fb.Unlock()
+	if tls == nil {
+		tls = libc.NewTLS()
+		defer tls.Close()
+	}
 	libc.Xfree(tls, p-headerLen)
+}
+
+// holdBlock keeps block p, a live allocation, from being reused once SQLite
+// frees it, until unholdBlock(p): memFree then sets it aside instead of
+// putting it on a free list, so no allocation can return its address
+// meanwhile. A block is held at most once at a time.
+func holdBlock(p uintptr) {
+	fb := &freeBlocks
+	fb.Lock()
+	if fb.held == nil {
+		fb.held = make(map[uintptr]bool)
+	}
+	fb.held[p] = false
+	fb.Unlock()
+}
+
+// unholdBlock ends holdBlock(p). If SQLite freed p meanwhile, it is
+// released now; otherwise p stays SQLite's.
+func unholdBlock(p uintptr) {
+	fb := &freeBlocks
+	fb.Lock()
+	freed := fb.held[p]
+	delete(fb.held, p)
+	if !freed {
+		fb.Unlock()
+		return
+	}
+	release(nil, p) // unlocks fb
 }
 
 func memRealloc(tls *libc.TLS, p uintptr, n int32) uintptr {
