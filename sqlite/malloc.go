@@ -33,7 +33,9 @@ const (
 
 // freeBlocks protects the free lists: slab-sized blocks by size class, and
 // larger blocks by size; and the blocks held back from them (see holdBlock).
-var freeBlocks struct {
+var freeBlocks freeList
+
+type freeList struct {
 	sync.Mutex
 	slab  [slabLogMax + 1][]uintptr
 	large map[int64][]uintptr
@@ -99,10 +101,21 @@ func memFree(tls *libc.TLS, p uintptr) {
 
 // release puts block p on the free lists, or gives it back to modernc if
 // they are full. It is called with freeBlocks locked, and unlocks it.
+//
+// Full lists make room, rather than turn blocks away, if another list holds
+// more bytes than p's: a list that grew large holds blocks of a size nobody
+// asked for since, while p's size is in use. Turned away, a size in steady
+// use (an activation's WAL-index page after an eviction's) would be mapped
+// and faulted in on every allocation, and unmapped on every free, for as
+// long as the lists stay full of blocks of other sizes.
 func release(tls *libc.TLS, p uintptr) {
 	size := memSizeOf(p) + headerLen
 	_, log := blockSize(size - headerLen)
 	fb := &freeBlocks
+	var evicted []uintptr
+	if fb.bytes+size > maxCached {
+		evicted = fb.makeRoom(size, log)
+	}
 	if fb.bytes+size <= maxCached {
 		if log > 0 {
 			fb.slab[log] = append(fb.slab[log], p-headerLen)
@@ -113,15 +126,57 @@ func release(tls *libc.TLS, p uintptr) {
 			fb.large[size] = append(fb.large[size], p-headerLen)
 		}
 		fb.bytes += size
-		fb.Unlock()
-		return
+	} else {
+		evicted = append(evicted, p-headerLen)
 	}
 	fb.Unlock()
+	if len(evicted) == 0 {
+		return
+	}
 	if tls == nil {
 		tls = libc.NewTLS()
 		defer tls.Close()
 	}
-	libc.Xfree(tls, p-headerLen)
+	for _, b := range evicted {
+		libc.Xfree(tls, b)
+	}
+}
+
+// makeRoom takes blocks off the list that holds the most bytes, unless it
+// is the list of the block being freed (of size and slab class log), until
+// an eighth of maxCached is free, and returns them. Called with
+// freeBlocks locked.
+func (fb *freeList) makeRoom(size int64, log int) []uintptr {
+	most, fullLog, fullSize := int64(0), 0, int64(0) // the fullest list: a slab class, or a large size
+	for l := slabLogMin; l <= slabLogMax; l++ {
+		if b := int64(len(fb.slab[l])) << l; b > most {
+			most, fullLog, fullSize = b, l, 1<<l
+		}
+	}
+	for sz, l := range fb.large {
+		if b := int64(len(l)) * sz; b > most {
+			most, fullLog, fullSize = b, 0, sz
+		}
+	}
+	if most == 0 || fullLog == log && fullSize == size {
+		return nil // nothing cached, or p's own list is the fullest: p goes back instead
+	}
+	list := fb.large[fullSize]
+	if fullLog > 0 {
+		list = fb.slab[fullLog]
+	}
+	var out []uintptr
+	for len(list) > 0 && fb.bytes+size > maxCached-maxCached/8 {
+		out = append(out, list[len(list)-1])
+		list = list[:len(list)-1]
+		fb.bytes -= fullSize
+	}
+	if fullLog > 0 {
+		fb.slab[fullLog] = list
+	} else {
+		fb.large[fullSize] = list
+	}
+	return out
 }
 
 // holdBlock keeps block p, a live allocation, from being reused once SQLite
