@@ -58,6 +58,9 @@ const (
 	sqlCount    = "SELECT count(*) FROM alarms"
 	sqlComplete = "SELECT value FROM meta WHERE key = 'complete'"
 	sqlMark     = "INSERT INTO meta VALUES ('complete', 1) ON CONFLICT DO UPDATE SET value = 1"
+	// The writer's commits fsync only for writes that must be durable.
+	sqlSyncFull   = "PRAGMA synchronous=FULL"
+	sqlSyncNormal = "PRAGMA synchronous=NORMAL"
 )
 
 // maxBatch bounds the writes one index transaction groups together.
@@ -121,7 +124,8 @@ type Index struct {
 	wg     sync.WaitGroup // the writer
 	ops    chan *op
 
-	wr *sqlite.Conn // owned by the writer goroutine (by Open before it starts)
+	wr     *sqlite.Conn // owned by the writer goroutine (by Open before it starts)
+	wrSync bool         // wr commits with synchronous=FULL (owned like wr)
 
 	rmu sync.Mutex   // protects rd
 	rd  *sqlite.Conn // reads
@@ -168,7 +172,8 @@ func (x *Index) Open(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	for _, q := range append([]string{"PRAGMA synchronous=FULL", "PRAGMA cache_size=-8192", "PRAGMA temp_store=MEMORY"}, schema...) {
+	x.wrSync = true
+	for _, q := range append([]string{sqlSyncFull, "PRAGMA cache_size=-8192", "PRAGMA temp_store=MEMORY"}, schema...) {
 		if err := sqlitex.ExecuteTransient(x.wr, q, nil); err != nil {
 			return den.Errorf(den.EINTERNAL, "open alarm index: %w", err)
 		}
@@ -337,7 +342,8 @@ func (x *Index) do(ctx context.Context, o *op) error {
 	}
 }
 
-// writer applies writes in batches, one transaction (and fsync) each.
+// writer applies writes in batches, one transaction each, fsynced if the
+// batch holds a write that must be durable (see apply).
 func (x *Index) writer() {
 	batch := make([]*op, 0, maxBatch)
 	for {
@@ -366,8 +372,25 @@ func (x *Index) writer() {
 
 // apply writes batch in one transaction and wakes the runner if a row became
 // due earlier than it waits for.
+//
+// The transaction is fsynced (synchronous=FULL) only if the batch holds a
+// ScheduleAlarm or a Forget: a turn commits only after its ScheduleAlarm
+// returned, so that row must be on disk first. The runner's updates after a
+// delivery need not be: a crash that loses one leaves the row as the
+// runner read it, due at or before the delivery, which never makes the
+// schedule later than an object's own record; the next start fires it
+// again, and the turn finds the object's record (deleted, or later) and
+// the row is set from it. The WAL keeps commits in order, so the next
+// fsynced batch makes them durable too.
 func (x *Index) apply(batch []*op) {
+	durable := false
+	for _, o := range batch {
+		durable = durable || o.schedule || o.forget
+	}
 	err := func() (err error) {
+		if err := x.setSync(durable); err != nil {
+			return err
+		}
 		end := sqlitex.Transaction(x.wr)
 		defer end(&err)
 		for _, o := range batch {
@@ -396,6 +419,31 @@ func (x *Index) apply(batch []*op) {
 		default:
 		}
 	}
+}
+
+// setSync makes the writer's next commits fsync (synchronous=FULL) or not
+// (NORMAL).
+func (x *Index) setSync(full bool) error {
+	if x.wrSync == full {
+		return nil
+	}
+	q := sqlSyncNormal
+	if full {
+		q = sqlSyncFull
+	}
+	stmt, err := x.wr.Prepare(q)
+	if err != nil {
+		return err
+	}
+	if _, err := stmt.Step(); err != nil {
+		stmt.Reset()
+		return err
+	}
+	if err := stmt.Reset(); err != nil {
+		return err
+	}
+	x.wrSync = full
+	return nil
 }
 
 func (x *Index) write(o *op) error {

@@ -19,10 +19,27 @@ import (
 // holds (an export or a backup) before it fails.
 const BusyTimeout = 5 * time.Second
 
-// schema creates the internal tables, as workerd lays them out.
+// schema creates the internal tables, as workerd lays them out; setup
+// creates the tables of schemaTables (in the same order) that are missing.
 var schema = []string{
 	"CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID",
 	"CREATE TABLE IF NOT EXISTS _cf_METADATA (key INTEGER PRIMARY KEY, value BLOB)",
+}
+
+var schemaTables = []string{"_cf_KV", "_cf_METADATA"}
+
+// setupSQL is setup's SQL, as C strings made once for every activation.
+var setupSQL struct {
+	locking, pragmas uintptr
+	tables           []uintptr // schemaTables
+}
+
+func init() {
+	setupSQL.locking = staticCString("PRAGMA locking_mode=EXCLUSIVE")
+	setupSQL.pragmas = staticCString("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024; PRAGMA temp_store=MEMORY")
+	for _, t := range schemaTables {
+		setupSQL.tables = append(setupSQL.tables, staticCString(t))
+	}
 }
 
 // DB is one object's database on a single connection. It implements
@@ -100,6 +117,10 @@ func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB,
 }
 
 // setup sets the connection's pragmas and creates the internal tables.
+// It runs on every activation, so it parses as little as it can: options
+// with a C API are set through it, the pragmas without one go to SQLite in
+// one sqlite3_exec (no Go statement objects), and the tables are created
+// only if the schema lacks them (IF NOT EXISTS would parse each CREATE).
 func setup(conn *sqlite.Conn) error {
 	if !rawOK() {
 		return errRawHandles
@@ -107,13 +128,16 @@ func setup(conn *sqlite.Conn) error {
 	if err := setNoCheckpointOnClose(conn); err != nil {
 		return err
 	}
+	if err := setForeignKeys(conn); err != nil { // PRAGMA foreign_keys=ON
+		return err
+	}
 	// journal_mode first, while synchronous is still FULL: on a new database
 	// it writes and fsyncs page 1, and SQLite deletes the WAL of a database
-	// file that is empty.
+	// file that is empty. It also reads the schema.
 	// One connection owns the database for as long as its object is live:
 	// exclusive locking keeps the WAL index in memory (no -shm file) and
 	// takes no file lock per transaction.
-	if err := sqlitex.ExecuteTransient(conn, "PRAGMA locking_mode=EXCLUSIVE", nil); err != nil {
+	if err := execRaw(conn, setupSQL.locking); err != nil {
 		return err
 	}
 	var mode string
@@ -126,17 +150,19 @@ func setup(conn *sqlite.Conn) error {
 	if mode != "wal" {
 		return fmt.Errorf("journal_mode is %q, not wal", mode)
 	}
-	for _, q := range []string{
-		"PRAGMA synchronous=NORMAL", // Sync fsyncs the WAL instead of every COMMIT
-		"PRAGMA cache_size=-1024",   // 1 MiB: many databases are open at once
-		"PRAGMA temp_store=MEMORY",  // statement journals and sorts: no temp files
-		"PRAGMA foreign_keys=ON",
-	} {
-		if err := sqlitex.ExecuteTransient(conn, q, nil); err != nil {
-			return err
-		}
+	// synchronous=NORMAL: Sync fsyncs the WAL instead of every COMMIT.
+	// cache_size 1 MiB: many databases are open at once. temp_store: no
+	// temporary files for statement journals and sorts.
+	if err := execRaw(conn, setupSQL.pragmas); err != nil {
+		return err
 	}
-	for _, q := range schema {
+	for i, q := range schema {
+		if ok, err := tableExists(conn, setupSQL.tables[i]); err != nil || ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		if err := sqlitex.ExecuteTransient(conn, q, nil); err != nil {
 			return err
 		}
@@ -262,24 +288,24 @@ func (d *DB) checkpointLarge() error {
 }
 
 // empty reports whether the database holds nothing: no key, no metadata and
-// no schema object of the user's.
+// no schema object of the user's. It runs on every close, so it asks the
+// cheapest question first (most objects that hold something hold a key),
+// through SQLite's C API, as short statements.
 func (d *DB) empty() bool {
-	// Three cheap statements, stopping at the first that finds something:
-	// most databases that close hold a key, so one suffices.
-	for _, q := range []string{
-		"SELECT 1 FROM _cf_KV LIMIT 1",
-		`SELECT 1 FROM sqlite_schema WHERE name NOT LIKE '\_cf\_%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' LIMIT 1`,
-		"SELECT 1 FROM _cf_METADATA LIMIT 1",
-	} {
-		found := false
-		err := sqlitex.Execute(d.conn, q, &sqlitex.ExecOptions{
-			ResultFunc: func(*sqlite.Stmt) error { found = true; return nil },
-		})
+	for _, q := range emptySQL {
+		found, err := hasRow(d.conn, q)
 		if err != nil || found {
 			return false
 		}
 	}
 	return true
+}
+
+// emptySQL is empty's questions, as C strings made once.
+var emptySQL = []uintptr{
+	staticCString("SELECT 1 FROM _cf_KV LIMIT 1"),
+	staticCString("SELECT 1 FROM _cf_METADATA LIMIT 1"),
+	staticCString(`SELECT 1 FROM sqlite_schema WHERE name NOT LIKE '\_cf\_%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' LIMIT 1`),
 }
 
 // Transaction runs fn inside SAVEPOINT _cf_sync_savepoint_<depth>. If fn

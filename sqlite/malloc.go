@@ -3,6 +3,7 @@ package sqlite
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -31,13 +32,21 @@ const (
 )
 
 // freeBlocks protects the free lists: slab-sized blocks by size class, and
-// larger blocks by size.
-var freeBlocks struct {
+// larger blocks by size; and the blocks held back from them (see holdBlock).
+var freeBlocks freeList
+
+type freeList struct {
 	sync.Mutex
 	slab  [slabLogMax + 1][]uintptr
 	large map[int64][]uintptr
 	bytes int64
+	held  map[uintptr]bool // block → it was freed while held
 }
+
+// afterFree, if set, is called with every block memFree was given, after it
+// returned the block (or held it back). Tests use it to act at the moment
+// SQLite frees something.
+var afterFree atomic.Pointer[func(p uintptr)]
 
 // blockSize returns the size of the block (header included) that serves a
 // request of n bytes, and its slab class (0 for a large block).
@@ -77,10 +86,36 @@ func memMalloc(tls *libc.TLS, n int32) uintptr {
 }
 
 func memFree(tls *libc.TLS, p uintptr) {
+	fb := &freeBlocks
+	fb.Lock()
+	if freed, ok := fb.held[p]; ok && !freed {
+		fb.held[p] = true // holdBlock's caller gives it back
+		fb.Unlock()
+	} else {
+		release(tls, p) // unlocks fb
+	}
+	if f := afterFree.Load(); f != nil {
+		(*f)(p)
+	}
+}
+
+// release puts block p on the free lists, or gives it back to modernc if
+// they are full. It is called with freeBlocks locked, and unlocks it.
+//
+// Full lists make room, rather than turn blocks away, if another list holds
+// more bytes than p's: a list that grew large holds blocks of a size nobody
+// asked for since, while p's size is in use. Turned away, a size in steady
+// use (an activation's WAL-index page after an eviction's) would be mapped
+// and faulted in on every allocation, and unmapped on every free, for as
+// long as the lists stay full of blocks of other sizes.
+func release(tls *libc.TLS, p uintptr) {
 	size := memSizeOf(p) + headerLen
 	_, log := blockSize(size - headerLen)
 	fb := &freeBlocks
-	fb.Lock()
+	var evicted []uintptr
+	if fb.bytes+size > maxCached {
+		evicted = fb.makeRoom(size, log)
+	}
 	if fb.bytes+size <= maxCached {
 		if log > 0 {
 			fb.slab[log] = append(fb.slab[log], p-headerLen)
@@ -91,11 +126,85 @@ func memFree(tls *libc.TLS, p uintptr) {
 			fb.large[size] = append(fb.large[size], p-headerLen)
 		}
 		fb.bytes += size
+	} else {
+		evicted = append(evicted, p-headerLen)
+	}
+	fb.Unlock()
+	if len(evicted) == 0 {
+		return
+	}
+	if tls == nil {
+		tls = libc.NewTLS()
+		defer tls.Close()
+	}
+	for _, b := range evicted {
+		libc.Xfree(tls, b)
+	}
+}
+
+// makeRoom takes blocks off the list that holds the most bytes, unless it
+// is the list of the block being freed (of size and slab class log), until
+// an eighth of maxCached is free, and returns them. Called with
+// freeBlocks locked.
+func (fb *freeList) makeRoom(size int64, log int) []uintptr {
+	most, fullLog, fullSize := int64(0), 0, int64(0) // the fullest list: a slab class, or a large size
+	for l := slabLogMin; l <= slabLogMax; l++ {
+		if b := int64(len(fb.slab[l])) << l; b > most {
+			most, fullLog, fullSize = b, l, 1<<l
+		}
+	}
+	for sz, l := range fb.large {
+		if b := int64(len(l)) * sz; b > most {
+			most, fullLog, fullSize = b, 0, sz
+		}
+	}
+	if most == 0 || fullLog == log && fullSize == size {
+		return nil // nothing cached, or p's own list is the fullest: p goes back instead
+	}
+	list := fb.large[fullSize]
+	if fullLog > 0 {
+		list = fb.slab[fullLog]
+	}
+	var out []uintptr
+	for len(list) > 0 && fb.bytes+size > maxCached-maxCached/8 {
+		out = append(out, list[len(list)-1])
+		list = list[:len(list)-1]
+		fb.bytes -= fullSize
+	}
+	if fullLog > 0 {
+		fb.slab[fullLog] = list
+	} else {
+		fb.large[fullSize] = list
+	}
+	return out
+}
+
+// holdBlock keeps block p, a live allocation, from being reused once SQLite
+// frees it, until unholdBlock(p): memFree then sets it aside instead of
+// putting it on a free list, so no allocation can return its address
+// meanwhile. A block is held at most once at a time.
+func holdBlock(p uintptr) {
+	fb := &freeBlocks
+	fb.Lock()
+	if fb.held == nil {
+		fb.held = make(map[uintptr]bool)
+	}
+	fb.held[p] = false
+	fb.Unlock()
+}
+
+// unholdBlock ends holdBlock(p). If SQLite freed p meanwhile, it is
+// released now; otherwise p stays SQLite's.
+func unholdBlock(p uintptr) {
+	fb := &freeBlocks
+	fb.Lock()
+	freed := fb.held[p]
+	delete(fb.held, p)
+	if !freed {
 		fb.Unlock()
 		return
 	}
-	fb.Unlock()
-	libc.Xfree(tls, p-headerLen)
+	release(nil, p) // unlocks fb
 }
 
 func memRealloc(tls *libc.TLS, p uintptr, n int32) uintptr {

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"slices"
 	"testing"
 
 	"modernc.org/libc"
@@ -61,4 +62,52 @@ func TestLargeBlocksAreReused(t *testing.T) {
 		t.Fatal("sqlite3_realloc did not grow the block")
 	}
 	lib.Xsqlite3_free(tls, big)
+}
+
+// Free lists full of blocks of one size make room for a block of another
+// size rather than send it back to the kernel: an activation's WAL-index
+// page is then reused after an eviction's, even when the lists were filled
+// with other sizes before.
+func TestFullFreeListsMakeRoom(t *testing.T) {
+	tls := libc.NewTLS()
+	defer tls.Close()
+	const (
+		other = 40 << 10 // fills the lists
+		page  = 32 << 10 // a WAL-index page, the size in steady use
+	)
+	var filler []uintptr
+	for range maxCached/other + 1 {
+		p := lib.Xsqlite3_malloc(tls, other)
+		if p == 0 {
+			t.Fatal("sqlite3_malloc failed")
+		}
+		filler = append(filler, p)
+	}
+	for _, p := range filler {
+		lib.Xsqlite3_free(tls, p)
+	}
+	fb := &freeBlocks
+	fb.Lock()
+	full := fb.bytes
+	fb.Unlock()
+	if full+other <= maxCached {
+		t.Fatalf("the free lists hold %d bytes after freeing %d of %d-byte blocks; want them full (%d)", full, len(filler)*other, other, maxCached)
+	}
+	p := lib.Xsqlite3_malloc(tls, page)
+	if p == 0 {
+		t.Fatal("sqlite3_malloc failed")
+	}
+	lib.Xsqlite3_free(tls, p)
+	size, _ := blockSize(page)
+	fb.Lock()
+	kept := slices.Contains(fb.large[size], p-headerLen)
+	fb.Unlock()
+	if !kept {
+		t.Fatal("a freed WAL-index page went back to the kernel: the full free lists kept only other sizes")
+	}
+	if q := lib.Xsqlite3_malloc(tls, page); q != p {
+		t.Errorf("the kept block was not reused: got %#x, want %#x", q, p)
+	} else {
+		lib.Xsqlite3_free(tls, q)
+	}
 }

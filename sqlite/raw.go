@@ -103,3 +103,76 @@ func readonly(tls *libc.TLS, p uintptr) bool { return lib.Xsqlite3_stmt_readonly
 func reprepares(tls *libc.TLS, p uintptr) int32 {
 	return lib.Xsqlite3_stmt_status(tls, p, lib.SQLITE_STMTSTATUS_REPREPARE, 0)
 }
+
+// setForeignKeys turns on foreign key enforcement, as PRAGMA foreign_keys=ON
+// does (SQLITE_DBCONFIG_ENABLE_FKEY), without parsing a statement.
+func setForeignKeys(conn *sqlite.Conn) error {
+	return dbConfig(conn, lib.SQLITE_DBCONFIG_ENABLE_FKEY, "enable foreign keys")
+}
+
+// execRaw runs the statements of sql, a C string, with sqlite3_exec: no
+// zombiezen statement for each, for SQL that returns no rows.
+func execRaw(conn *sqlite.Conn, sql uintptr) error {
+	tls, db := connTLSOf(conn), connHandleOf(conn)
+	if rc := lib.Xsqlite3_exec(tls, db, sql, 0, 0, 0); rc != lib.SQLITE_OK {
+		return rawError(tls, db, sql)
+	}
+	return nil
+}
+
+// tableExists reports whether the main schema has a table (or view) named
+// table, a C string, reading the schema if it is not loaded yet
+// (sqlite3_table_column_metadata with no column).
+func tableExists(conn *sqlite.Conn, table uintptr) (bool, error) {
+	tls, db := connTLSOf(conn), connHandleOf(conn)
+	switch rc := lib.Xsqlite3_table_column_metadata(tls, db, mainDB, table, 0, 0, 0, 0, 0, 0); rc {
+	case lib.SQLITE_OK:
+		return true, nil
+	case lib.SQLITE_ERROR: // no such table
+		return false, nil
+	default:
+		code := sqlite.ResultCode(lib.Xsqlite3_extended_errcode(tls, db))
+		return false, fmt.Errorf("look up table %s: %w", libc.GoString(table), code.ToError())
+	}
+}
+
+// mainDB is "main" as a C string.
+var mainDB = staticCString("main")
+
+// staticCString returns s as a C string that lives as long as the process.
+func staticCString(s string) uintptr {
+	p, err := libc.CString(s)
+	if err != nil {
+		panic("sqlite: " + err.Error())
+	}
+	return p
+}
+
+// hasRow reports whether the query sql, a C string, returns a row. It
+// prepares, steps and finalizes the statement itself: no zombiezen
+// statement, no Go allocation.
+func hasRow(conn *sqlite.Conn, sql uintptr) (bool, error) {
+	tls, db := connTLSOf(conn), connHandleOf(conn)
+	pp := tls.Alloc(8)
+	defer tls.Free(8)
+	if rc := lib.Xsqlite3_prepare_v2(tls, db, sql, -1, pp, 0); rc != lib.SQLITE_OK {
+		return false, rawError(tls, db, sql)
+	}
+	stmt := *(*uintptr)(cmem(pp))
+	rc := lib.Xsqlite3_step(tls, stmt)
+	lib.Xsqlite3_finalize(tls, stmt)
+	switch rc {
+	case lib.SQLITE_ROW:
+		return true, nil
+	case lib.SQLITE_DONE:
+		return false, nil
+	default:
+		return false, rawError(tls, db, sql)
+	}
+}
+
+// rawError returns the error of the last call on db, about sql.
+func rawError(tls *libc.TLS, db, sql uintptr) error {
+	code := sqlite.ResultCode(lib.Xsqlite3_extended_errcode(tls, db))
+	return fmt.Errorf("%s: %s: %w", libc.GoString(sql), libc.GoString(lib.Xsqlite3_errmsg(tls, db)), code.ToError())
+}
