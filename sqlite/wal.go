@@ -111,8 +111,10 @@ func (h *history) takeFrames() int64 {
 // attachHistory takes checkpoints over from SQLite and attaches log to the
 // freshly opened database d, then applies a restore staged for it.
 func (d *DB) attachHistory(log Log, checkpointBytes int64) error {
-	if err := sqlitex.ExecuteTransient(d.conn, "PRAGMA wal_autocheckpoint=0", nil); err != nil {
-		return sqlError("open object db: history", err)
+	// wal_autocheckpoint=0 through the C API, not a parsed pragma: it runs
+	// on every activation.
+	if rc := lib.Xsqlite3_wal_autocheckpoint(d.sql.tls, connHandleOf(d.conn), 0); rc != lib.SQLITE_OK {
+		return sqlError("open object db: history", sqlite.ResultCode(rc).ToError())
 	}
 	if checkpointBytes <= 0 {
 		checkpointBytes = DefaultCheckpointBytes
