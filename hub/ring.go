@@ -174,24 +174,35 @@ func (r *ring) sendmsg(fd int, msg *unix.Msghdr, tag uint64) {
 // of it was written, and the caller may write it another way.
 const resNotSent = -int32(unix.ECANCELED)
 
-// submit submits the queued sends with one io_uring_enter (more only if
-// interrupted) and waits for all their completions, calling done with each
-// send's tag and result: bytes written or -errno. If the ring fails, submit
-// calls done with resNotSent for the sends never submitted and returns the
-// error: the sends it reported nothing for are of unknown fate, and the
-// ring must not be used again.
+// submit submits the queued sends with one io_uring_enter and reaps their
+// completions, calling done with each send's tag and result: bytes written
+// or -errno. The sends do not block, so they have completed when the enter
+// returns; if some have not, submit waits for them. If the ring fails,
+// submit calls done with resNotSent for the sends never submitted and
+// returns the error: the sends it reported nothing for are of unknown fate,
+// and the ring must not be used again.
 //
-// The enter is a raw system call, like the hub's send(2): the sends do not
-// block, and the scheduler's bookkeeping would cost more than they do.
+// The submitting enter is a raw system call, like the hub's send(2): it
+// does not block, and the scheduler's bookkeeping would cost more than the
+// sends do. A wait for stragglers, which may block, is an ordinary one.
 func (r *ring) submit(done func(tag uint64, res int32)) error {
 	toSubmit, pending := r.queued, r.queued
 	r.queued = 0
 	var failed error
 	for pending > 0 {
-		n, _, errno := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(pending), ringEnterGetEvents, 0, 0)
-		if errno == 0 {
+		var n uintptr
+		var errno unix.Errno
+		if toSubmit > 0 {
+			n, _, errno = unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), 0, 0, 0, 0)
+		} else {
+			n, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), 0, uintptr(pending), ringEnterGetEvents, 0, 0)
+		}
+		switch {
+		case errno == 0 && toSubmit > 0 && n == 0:
+			failed = errors.New("io_uring_enter submitted nothing")
+		case errno == 0 && toSubmit > 0:
 			toSubmit -= uint32(n)
-		} else if errno != unix.EINTR && errno != unix.EAGAIN && errno != unix.EBUSY {
+		case errno != 0 && errno != unix.EINTR && errno != unix.EAGAIN && errno != unix.EBUSY:
 			failed = fmt.Errorf("io_uring_enter: %w", errno)
 		}
 		head, tail := *r.cqHead, atomic.LoadUint32(r.cqTail)
