@@ -268,11 +268,14 @@ func (w *writer) submit() {
 		w.r.close()
 		w.r = nil
 	}
-	w.h.ringSends.Add(uint64(len(w.sent)))
+	made := 0
 	for i, s := range w.sent {
 		res := w.res[i]
 		if res == noResult {
 			res = -int32(unix.EIO) // submitted, its fate unknown: the stream cannot go on
+		}
+		if res != resNotSent {
+			made++
 		}
 		s.sentLocked(res, w.want[i], w.iov)
 		s.rearmLocked()
@@ -283,6 +286,7 @@ func (w *writer) submit() {
 		}
 		w.sent[i] = nil
 	}
+	w.h.ringSends.Add(uint64(made))
 	clear(w.iovecs[:len(w.sent)*(ringIov+1)]) // the frames may go
 	w.sent, w.want = w.sent[:0], w.want[:0]
 }

@@ -101,6 +101,8 @@ func newRing(entries uint32) (*ring, error) {
 	switch errno {
 	case 0:
 	case unix.ENOSYS, unix.EPERM, unix.EACCES, unix.EINVAL:
+		// No io_uring in the kernel; forbidden by a seccomp filter or by
+		// kernel.io_uring_disabled; a kernel older than 5.18 (SUBMIT_ALL).
 		return nil, fmt.Errorf("%w: io_uring_setup: %w", errRingUnavailable, errno)
 	default:
 		return nil, fmt.Errorf("io_uring_setup: %w", errno)

@@ -196,6 +196,9 @@ func TestFailedRingFallsBackToSend(t *testing.T) {
 	if w.r != nil {
 		t.Fatal("the writer kept a failed ring")
 	}
+	if n := w.h.ringSends.Load(); n != 0 {
+		t.Fatalf("%d sends counted through the ring, which made none", n)
+	}
 	buf := make([]byte, 16)
 	if n, err := unix.Read(peer, buf); err != nil || !bytes.Equal(buf[:n], frame) {
 		t.Fatalf("peer read %q, %v", buf[:n], err)
