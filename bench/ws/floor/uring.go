@@ -11,32 +11,30 @@ import (
 // ring is a minimal io_uring (raw system calls, no library): one submission
 // queue of send SQEs and its completion queue. It is used by one thread.
 type ring struct {
-	fd               int
-	sqMem, cqMem     []byte
-	sqes             []sqe
-	sqHead, sqTail   *uint32
-	sqMask           uint32
-	cqHead, cqTail   *uint32
-	cqMask           uint32
-	cqes             []cqe
-	entries, pending uint32
+	fd             int
+	mem            []byte // the SQ and CQ rings (one mapping)
+	sqes           []sqe
+	sqHead, sqTail *uint32
+	sqMask         uint32
+	cqHead, cqTail *uint32
+	cqMask         uint32
+	cqes           []cqe
+	pending        uint32 // sends queued, not yet submitted
 }
 
 // The kernel's ABI (include/uapi/linux/io_uring.h).
 const (
-	setupSubmitAll        = 1 << 7
-	setupCoopTaskrun      = 1 << 8
-	setupSingleIssuer     = 1 << 12
-	setupDeferTaskrun     = 1 << 13
-	enterGetEvents        = 1 << 0
-	featSingleMmap        = 1 << 0
-	opSend                = 26
-	offSQRing             = 0
-	offCQRing             = 0x8000000
-	offSQEs               = 0x10000000
-	sqeSize, cqeSize      = 64, 16
-	paramsSize            = 120
-	sqOffHead, sqOffArray = 0, 6 // indexes into sqOff (u32s)
+	setupSubmitAll    = 1 << 7
+	setupSingleIssuer = 1 << 12
+	setupDeferTaskrun = 1 << 13
+	enterGetEvents    = 1 << 0
+	featSingleMmap    = 1 << 0
+	opSend            = 26
+	offSQRing         = 0
+	offSQEs           = 0x10000000
+	sqeSize, cqeSize  = 64, 16
+	paramsSize        = 120
+	sqOffArray        = 6 // the index of array in sqOff (u32s)
 )
 
 type params struct {
@@ -78,7 +76,7 @@ func newRing(entries uint32) (*ring, error) {
 	if errno != 0 {
 		return nil, fmt.Errorf("io_uring_setup: %w", errno)
 	}
-	r := &ring{fd: int(fd), entries: p.sqEntries}
+	r := &ring{fd: int(fd)}
 	if p.features&featSingleMmap == 0 {
 		r.close()
 		return nil, fmt.Errorf("io_uring: kernel lacks IORING_FEAT_SINGLE_MMAP")
@@ -91,7 +89,7 @@ func newRing(entries uint32) (*ring, error) {
 		r.close()
 		return nil, fmt.Errorf("io_uring mmap: %w", err)
 	}
-	r.sqMem, r.cqMem = mem, mem
+	r.mem = mem
 	sqeMem, err := unix.Mmap(r.fd, offSQEs, int(p.sqEntries)*sqeSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		r.close()
@@ -144,8 +142,8 @@ func (r *ring) submit(done func(userData uint64, res int32)) error {
 }
 
 func (r *ring) close() {
-	if r.sqMem != nil {
-		unix.Munmap(r.sqMem)
+	if r.mem != nil {
+		unix.Munmap(r.mem)
 	}
 	if r.sqes != nil {
 		unix.Munmap(unsafe.Slice((*byte)(unsafe.Pointer(&r.sqes[0])), len(r.sqes)*sqeSize))
