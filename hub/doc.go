@@ -11,7 +11,7 @@
 // closes and errors to the objects as turns through den.WebSocketDeliverer
 // (actor.Host), one event per socket at a time. A small pool of writers
 // sends what objects' turns released through the output gate, without
-// blocking: each writer has an io_uring and sends up to 256 sockets' output
+// blocking: each writer has an io_uring and sends up to 64 sockets' output
 // with one io_uring_enter (send(2) and writev where io_uring is turned off
 // or unavailable); a socket whose peer reads too slowly is closed with 1008
 // once MaxSendQueue bytes wait for it.

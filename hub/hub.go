@@ -174,7 +174,7 @@ func (h *Hub) openRings() []*ring {
 	}
 	var rings []*ring
 	for range h.cfg.Writers {
-		r, err := newRing(ringBatch)
+		r, err := newRing(writeBatch)
 		if err != nil {
 			level := slog.LevelWarn
 			if errors.Is(err, errRingUnavailable) {

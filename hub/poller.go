@@ -110,13 +110,11 @@ func (h *Hub) enqueueWriter(s *socket) {
 	}
 }
 
-// writeBatch is how many sockets a writer takes from the queue at once;
-// ringBatch is the same for a writer with an io_uring, whose sends to all
-// of them go into the kernel with one system call.
-const (
-	writeBatch = 64
-	ringBatch  = 256
-)
+// writeBatch is how many sockets a writer takes from the queue at once. A
+// writer with an io_uring sends to all of them with one system call and
+// holds their locks meanwhile (under a millisecond); 256 or 1,024 per
+// system call were no cheaper (bench/results/2026-11-27-ws3.md).
+const writeBatch = 64
 
 // write is a writer's goroutine: it takes sockets with output from the
 // queue and writes what each takes without blocking. A socket whose buffer
@@ -125,11 +123,7 @@ const (
 func (h *Hub) write(r *ring) {
 	w := newWriter(h, r)
 	defer w.close()
-	size := writeBatch
-	if r != nil {
-		size = ringBatch
-	}
-	batch := make([]*socket, 0, size)
+	batch := make([]*socket, 0, writeBatch)
 	for {
 		h.wmu.Lock()
 		for len(h.wq) == 0 && !h.wstop {
@@ -172,9 +166,9 @@ type writer struct {
 func newWriter(h *Hub, r *ring) *writer {
 	w := &writer{h: h, r: r, iov: make([][]byte, 0, 64)}
 	if r != nil {
-		w.res = make([]int32, 0, ringBatch)
-		w.msgs = make([]unix.Msghdr, ringBatch)
-		w.iovecs = make([]unix.Iovec, ringBatch*(ringIov+1))
+		w.res = make([]int32, 0, writeBatch)
+		w.msgs = make([]unix.Msghdr, writeBatch)
+		w.iovecs = make([]unix.Iovec, writeBatch*(ringIov+1))
 	}
 	return w
 }
