@@ -11,11 +11,10 @@ import (
 
 // ring is an io_uring through which one writer sends to many sockets with
 // one system call: it queues an IORING_OP_SEND (one buffer) or
-// IORING_OP_SENDMSG (several) per socket, then submit
-// enters the kernel once for all of them and waits for their completions.
-// On this kind of machine (a paravirtualized VM, where every entry to the
-// kernel is expensive) that halves the CPU of a broadcast; see
-// docs/WEBSOCKETS.md.
+// IORING_OP_SENDMSG (several) per socket, then submit enters the kernel
+// once for all of them and reaps their completions. On a paravirtualized
+// VM, where every entry to the kernel is expensive, that cut the server's
+// CPU per broadcast by a quarter to two fifths; see docs/WEBSOCKETS.md.
 //
 // The ring is written with raw system calls (no library) and is used by
 // one goroutine at a time: its writer. The sends carry MSG_DONTWAIT, so a
