@@ -34,6 +34,12 @@ type Config struct {
 	RetryDelay time.Duration // 10ms
 	// Writers is the number of goroutines writing to sockets.
 	Writers int // GOMAXPROCS
+	// DisableIOURing makes the writers send with send(2) and writev only.
+	// By default each writer has an io_uring and sends many sockets' frames
+	// (a broadcast's) with one io_uring_enter; where io_uring is not
+	// available (an old kernel, a seccomp filter, io_uring_disabled) the
+	// hub falls back to send(2) by itself.
+	DisableIOURing bool
 	// Observer is told of hibernatable sockets opening, closing,
 	// hibernating and waking, and of messages delivered, for metrics and
 	// usage; nil for none. It may be called with the hub's lock held, so it
@@ -53,6 +59,8 @@ type Hub struct {
 	epfd, evfd int // the epoll set and the eventfd that wakes the poller
 	wg         sync.WaitGroup
 	closed     atomic.Bool
+	rings      int           // writers with an io_uring
+	ringSends  atomic.Uint64 // sends made through the writers' rings
 
 	mu     sync.Mutex // protects following fields
 	groups map[gkey]*group
@@ -145,12 +153,42 @@ func (h *Hub) Open(d den.WebSocketDeliverer) error {
 		unix.Close(evfd)
 		return den.Errorf(den.EINTERNAL, "hub: epoll_ctl: %w", err)
 	}
-	h.d, h.epfd, h.evfd, h.opened = d, epfd, evfd, true
+	rings := h.openRings()
+	h.d, h.epfd, h.evfd, h.opened, h.rings = d, epfd, evfd, true, len(rings)
 	h.wg.Go(h.poll)
-	for range h.cfg.Writers {
-		h.wg.Go(h.write)
+	for i := range h.cfg.Writers {
+		var r *ring
+		if i < len(rings) {
+			r = rings[i]
+		}
+		h.wg.Go(func() { h.write(r) })
 	}
 	return nil
+}
+
+// openRings sets up one io_uring per writer, or none: if io_uring is
+// turned off or unavailable, every writer uses send(2).
+func (h *Hub) openRings() []*ring {
+	if h.cfg.DisableIOURing {
+		return nil
+	}
+	var rings []*ring
+	for range h.cfg.Writers {
+		r, err := newRing(writeBatch)
+		if err != nil {
+			level := slog.LevelWarn
+			if errors.Is(err, errRingUnavailable) {
+				level = slog.LevelInfo
+			}
+			h.log.Log(context.Background(), level, "websocket: writers send with send(2), not io_uring", "err", err)
+			for _, r := range rings {
+				r.close()
+			}
+			return nil
+		}
+		rings = append(rings, r)
+	}
+	return rings
 }
 
 // Close stops the poller and the writers, sends every connected socket a
@@ -425,13 +463,17 @@ func (h *Hub) List(ns *den.Namespace, id den.ID) []SocketInfo {
 type Stats struct {
 	Objects int // objects with sockets or settings
 	Sockets int // sockets not yet ended
+	// Rings is how many writers send through an io_uring (0 when it is
+	// turned off or unavailable), RingSends how many sends they made so.
+	Rings     int
+	RingSends uint64
 }
 
 // Stats returns the hub's counts.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := Stats{Objects: len(h.groups)}
+	st := Stats{Objects: len(h.groups), Rings: h.rings, RingSends: h.ringSends.Load()}
 	for _, g := range h.groups {
 		st.Sockets += len(g.sockets)
 	}

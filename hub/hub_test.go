@@ -73,6 +73,11 @@ func (r *room) WebSocketMessage(ctx context.Context, ws den.WebSocket, typ den.M
 			o.SendText("to tag")
 		}
 		return nil
+	case strings.HasPrefix(msg, "all "): // to every socket, this one too
+		for _, o := range r.st.GetWebSockets("") {
+			o.SendText(strings.TrimPrefix(msg, "all "))
+		}
+		return nil
 	case msg == "store":
 		n, _, err := den.GetJSON[int](r.st.Storage(), "stored")
 		if err != nil {

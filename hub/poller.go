@@ -3,6 +3,7 @@ package hub
 import (
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/den-run/den"
 	"golang.org/x/sys/unix"
@@ -109,14 +110,19 @@ func (h *Hub) enqueueWriter(s *socket) {
 	}
 }
 
-// writeBatch is how many sockets a writer takes from the queue at once.
+// writeBatch is how many sockets a writer takes from the queue at once. A
+// writer with an io_uring sends to all of them with one system call and
+// holds their locks meanwhile (under a millisecond); 256 or 1,024 per
+// system call were no cheaper (bench/results/2026-11-27-ws3.md).
 const writeBatch = 64
 
 // write is a writer's goroutine: it takes sockets with output from the
 // queue and writes what each takes without blocking. A socket whose buffer
-// is full waits for the poller to see it writable.
-func (h *Hub) write() {
-	iov := make([][]byte, 0, 64)
+// is full waits for the poller to see it writable. With a ring (nil for
+// none) the writer owns it and closes it on return.
+func (h *Hub) write(r *ring) {
+	w := newWriter(h, r)
+	defer w.close()
 	batch := make([]*socket, 0, writeBatch)
 	for {
 		h.wmu.Lock()
@@ -135,21 +141,148 @@ func (h *Hub) write() {
 			h.wq = nil
 		}
 		h.wmu.Unlock()
-		for i, s := range batch {
-			s.mu.Lock()
-			s.queued = false
-			if s.fd >= 0 && !s.wantOut {
-				s.flushLocked(iov)
-				s.rearmLocked()
+		w.flush(batch)
+		clear(batch)
+	}
+}
+
+// writer is one writer goroutine's state.
+type writer struct {
+	h      *Hub
+	r      *ring // nil: send(2) and writev only
+	iov    [][]byte
+	sent   []*socket // sockets with a send in r; their locks are held until it completes
+	want   []int     // the bytes of each send, by index in sent
+	res    []int32   // the sends' results, by index in sent
+	settle []*socket // sockets to settle once no socket's lock is held
+	// A send of several buffers is a sendmsg: its header and iovecs, by
+	// index in sent, stay here until it completes.
+	msgs   []unix.Msghdr
+	iovecs []unix.Iovec
+}
+
+// newWriter returns a writer that sends through r (nil for none), which
+// it then owns.
+func newWriter(h *Hub, r *ring) *writer {
+	w := &writer{h: h, r: r, iov: make([][]byte, 0, 64)}
+	if r != nil {
+		w.res = make([]int32, 0, writeBatch)
+		w.msgs = make([]unix.Msghdr, writeBatch)
+		w.iovecs = make([]unix.Iovec, writeBatch*(ringIov+1))
+	}
+	return w
+}
+
+// close closes the writer's ring.
+func (w *writer) close() {
+	if w.r != nil {
+		w.r.close()
+		w.r = nil
+	}
+}
+
+// ringIov is how many buffers one socket's send through the ring takes at
+// most (about 4 frames: output beyond it is written once they are sent).
+const ringIov = 8
+
+// noResult marks a send in the ring whose result never came.
+const noResult = int32(-1 << 31)
+
+// flush writes each socket's output. With a ring, each socket's send goes
+// into it, the socket's lock held until the send has completed, and all
+// go into the kernel together; without, each is written at once. Sockets
+// are settled with no socket's lock held: Hub.mu is never taken with one.
+func (w *writer) flush(batch []*socket) {
+	for _, s := range batch {
+		s.mu.Lock()
+		s.queued = false
+		if s.fd >= 0 && !s.wantOut {
+			if w.r != nil && len(s.out) > 0 {
+				w.queueLocked(s)
+				continue
 			}
-			settle := s.unsettledLocked() // a lost peer ends the socket
-			s.mu.Unlock()
-			if settle {
-				s.settle()
-			}
-			batch[i] = nil
+			s.flushLocked(w.iov)
+			s.rearmLocked()
+		}
+		settle := s.unsettledLocked() // a lost peer ends the socket
+		s.mu.Unlock()
+		switch {
+		case settle && len(w.sent) == 0:
+			s.settle()
+		case settle:
+			w.settle = append(w.settle, s)
 		}
 	}
+	if len(w.sent) > 0 {
+		w.submit()
+	}
+	for i, s := range w.settle {
+		s.settle()
+		w.settle[i] = nil
+	}
+	w.settle = w.settle[:0]
+}
+
+// queueLocked puts a send of s's output (up to ringIov buffers) into the
+// ring. s stays locked until submit.
+func (w *writer) queueLocked(s *socket) {
+	i := len(w.sent)
+	bufs := s.outBuffersLocked(w.iov[:0], ringIov)
+	want := 0
+	if len(bufs) == 1 {
+		w.r.send(s.fd, bufs[0], uint64(i))
+		want = len(bufs[0])
+	} else {
+		iov := w.iovecs[i*(ringIov+1) : (i+1)*(ringIov+1)]
+		for j, b := range bufs {
+			iov[j].Base = unsafe.SliceData(b)
+			iov[j].SetLen(len(b))
+			want += len(b)
+		}
+		m := &w.msgs[i]
+		*m = unix.Msghdr{Iov: &iov[0]}
+		m.SetIovlen(len(bufs))
+		w.r.sendmsg(s.fd, m, uint64(i))
+	}
+	clear(bufs)
+	w.sent = append(w.sent, s)
+	w.want = append(w.want, want)
+}
+
+// submit sends what is in the ring and finishes each socket's send. If the
+// ring fails, the writer goes on without it.
+func (w *writer) submit() {
+	w.res = w.res[:len(w.sent)]
+	for i := range w.res {
+		w.res[i] = noResult
+	}
+	err := w.r.submit(func(tag uint64, res int32) { w.res[tag] = res })
+	if err != nil {
+		w.h.log.Warn("websocket: io_uring failed; this writer sends with send(2) from now on", "err", err)
+		w.r.close()
+		w.r = nil
+	}
+	made := 0
+	for i, s := range w.sent {
+		res := w.res[i]
+		if res == noResult {
+			res = -int32(unix.EIO) // submitted, its fate unknown: the stream cannot go on
+		}
+		if res != resNotSent {
+			made++
+		}
+		s.sentLocked(res, w.want[i], w.iov)
+		s.rearmLocked()
+		settle := s.unsettledLocked()
+		s.mu.Unlock()
+		if settle {
+			w.settle = append(w.settle, s)
+		}
+		w.sent[i] = nil
+	}
+	w.h.ringSends.Add(uint64(made))
+	clear(w.iovecs[:len(w.sent)*(ringIov+1)]) // the frames may go
+	w.sent, w.want = w.sent[:0], w.want[:0]
 }
 
 // timerKind says what a timer does when it fires.

@@ -339,22 +339,7 @@ func (s *socket) rearmLocked() {
 // iov is scratch space (may be nil).
 func (s *socket) flushLocked(iov [][]byte) {
 	for len(s.out) > 0 && s.fd >= 0 {
-		iov = iov[:0]
-		skip := s.off
-		for i := 0; i < len(s.out) && len(iov) < 62; i++ {
-			f := &s.out[i]
-			hb := f.hdr[:f.hlen]
-			if skip < len(hb) {
-				iov = append(iov, hb[skip:])
-				skip = 0
-			} else {
-				skip -= len(hb)
-			}
-			if len(f.data) > skip {
-				iov = append(iov, f.data[skip:])
-			}
-			skip = 0
-		}
+		iov = s.outBuffersLocked(iov[:0], 62)
 		n, err := writeOut(s.fd, iov)
 		if err == unix.EINTR {
 			continue
@@ -394,6 +379,59 @@ func writeOut(fd int, iov [][]byte) (int, error) {
 		return 0, errno
 	}
 	return int(n), nil
+}
+
+// outBuffersLocked appends to iov the output not yet written, as up to
+// about limit buffers (a frame adds its header and its payload) and
+// returns it.
+func (s *socket) outBuffersLocked(iov [][]byte, limit int) [][]byte {
+	skip := s.off
+	for i := 0; i < len(s.out) && len(iov) < limit; i++ {
+		f := &s.out[i]
+		hb := f.hdr[:f.hlen]
+		if skip < len(hb) {
+			iov = append(iov, hb[skip:])
+			skip = 0
+		} else {
+			skip -= len(hb)
+		}
+		if len(f.data) > skip {
+			iov = append(iov, f.data[skip:])
+		}
+		skip = 0
+	}
+	return iov
+}
+
+// sentLocked finishes a send made through a ring of the first want bytes
+// of the output: res is the bytes written or -errno. It does what
+// flushLocked does with send(2)'s result: a short send or EAGAIN keeps the
+// rest queued until the socket is writable, a broken connection is lost,
+// output beyond what the ring took is written at once, and a socket whose
+// output is all written is closed if it was to close after the flush.
+func (s *socket) sentLocked(res int32, want int, iov [][]byte) {
+	switch {
+	case res >= 0:
+		s.consumeOutLocked(int(res))
+		if int(res) < want {
+			s.wantOut = true // a short send: the socket's buffer is full
+			return
+		}
+		if len(s.out) > 0 {
+			s.flushLocked(iov)
+			return
+		}
+		s.out, s.off = nil, 0
+		if s.closeAfterFlush {
+			s.shutdownLocked()
+		}
+	case res == -int32(unix.EAGAIN):
+		s.wantOut = true
+	case res == resNotSent || res == -int32(unix.EINTR):
+		s.flushLocked(iov)
+	default:
+		s.lostLocked()
+	}
 }
 
 func (s *socket) consumeOutLocked(n int) {

@@ -15,12 +15,32 @@ import (
 // floorThreads are the writer thread counts the floor is measured with.
 var floorThreads = []int{1, 2}
 
+// floorVariant is one way bench/ws/floor sends: its row name and command.
+type floorVariant struct{ name, cmd string }
+
+// floorVariants are write(2) from each of floorThreads and, unless batch
+// is 0, io_uring with batch sends per io_uring_enter from each.
+func floorVariants(batch int) []floorVariant {
+	var vs []floorVariant
+	plural := func(n int) string { return map[bool]string{true: "s"}[n > 1] }
+	for _, t := range floorThreads {
+		vs = append(vs, floorVariant{fmt.Sprintf("write(2) from %d thread%s", t, plural(t)), fmt.Sprintf("write %d", t)})
+	}
+	if batch > 0 {
+		for _, t := range floorThreads {
+			vs = append(vs, floorVariant{fmt.Sprintf("io_uring send, %d per enter, %d thread%s", batch, t, plural(t)), fmt.Sprintf("uring %d %d", t, batch)})
+		}
+	}
+	return vs
+}
+
 // floor measures the kernel's floor for the broadcast cell: bench/ws/floor
 // holds o.Fanout loopback TCP sockets and writes the same frame Den's
 // broadcast sends (a text frame of the round number) to each with plain
-// write(2), from one thread and then from two. The time runs from the first
-// write to the last socket's message being complete in the same receiver
-// the runtimes' cells use. It returns one row per thread count.
+// write(2), from one thread and from two, and (unless o.UringBatch is 0)
+// with io_uring sends submitted o.UringBatch at a time. The time runs from
+// the first write to the last socket's message being complete in the same
+// receiver the runtimes' cells use. It returns one row per variant.
 func floor(ctx context.Context, bin string, o Options) ([]string, error) {
 	p, err := proc.Start(ctx, proc.Spec{Path: bin, Args: []string{"-addr", "127.0.0.1:0"}, Ready: floorListening})
 	if err != nil {
@@ -62,21 +82,26 @@ func floor(ctx context.Context, bin string, o Options) ([]string, error) {
 	if _, err := ctl.reply(); err != nil {
 		return nil, err
 	}
-	var rows []string
+	variants := floorVariants(o.UringBatch)
+	type stats struct {
+		lat            []time.Duration
+		srvCPU, cliCPU time.Duration
+	}
+	st := make([]stats, len(variants))
 	got := 0
-	for _, threads := range floorThreads {
-		var lat []time.Duration
-		var srvCPU, cliCPU time.Duration
-		for round := range o.Rounds + 1 {
-			payload := strconv.Itoa(round) // what Den's cell sends for "b:<round>"
-			frame := append([]byte{0x81, byte(len(payload))}, payload...)
+	// Rounds interleave the variants (round 1 of each, then round 2 of
+	// each...) so that a noisy neighbour weighs on all of them alike.
+	for round := range o.Rounds + 1 {
+		payload := strconv.Itoa(round) // what Den's cell sends for "b:<round>"
+		frame := append([]byte{0x81, byte(len(payload))}, payload...)
+		for i, v := range variants {
 			s0, c0 := s.cpu(), selfCPU()
-			if err := ctl.send(fmt.Sprintf("write %d %x", threads, frame)); err != nil {
+			if err := ctl.send(fmt.Sprintf("%s %x", v.cmd, frame)); err != nil {
 				return nil, err
 			}
 			last, err := rc.await(got+1, time.Now().Add(60*time.Second))
 			if err != nil {
-				return nil, fmt.Errorf("floor, %d threads, round %d: %w", threads, round, err)
+				return nil, fmt.Errorf("floor, %s, round %d: %w", v.name, round, err)
 			}
 			got++
 			reply, err := ctl.reply()
@@ -88,13 +113,16 @@ func floor(ctx context.Context, bin string, o Options) ([]string, error) {
 				return nil, fmt.Errorf("floor: %q", reply)
 			}
 			if round > 0 {
-				lat = append(lat, time.Duration(last-first))
-				srvCPU += s.cpu() - s0
-				cliCPU += selfCPU() - c0
+				st[i].lat = append(st[i].lat, time.Duration(last-first))
+				st[i].srvCPU += s.cpu() - s0
+				st[i].cliCPU += selfCPU() - c0
 			}
 		}
-		rows = append(rows, fmt.Sprintf("| kernel floor | broadcast to %d sockets, write(2) from %d thread%s | %s |",
-			o.Fanout, threads, map[bool]string{true: "s"}[threads > 1], summary(lat, srvCPU, cliCPU, "writer")))
+	}
+	var rows []string
+	for i, v := range variants {
+		rows = append(rows, fmt.Sprintf("| kernel floor | broadcast to %d sockets, %s | %s |",
+			o.Fanout, v.name, summary(st[i].lat, st[i].srvCPU, st[i].cliCPU, "writer")))
 	}
 	return rows, nil
 }

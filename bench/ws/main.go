@@ -18,7 +18,8 @@
 //
 // Before the runtimes, unless -floor=false, the kernel floor (bench/ws/floor)
 // writes the same broadcast frame to B sockets with plain write(2) from one
-// and from two threads: what the kernel's loopback path alone costs.
+// and from two threads, and with io_uring sends in batches of -uring-batch:
+// what the kernel's loopback path alone costs.
 //
 // Each socket is a file descriptor in the server and in this client, so N
 // sockets need `ulimit -n` above N in both; a cell that does not fit is
@@ -59,7 +60,9 @@ type Options struct {
 	Duration time.Duration // of the room cell
 	Runtimes []string      // den, workerd
 	Floor    bool          // measure the kernel's floor for the broadcast
-	Cache    string
+	// UringBatch is the floor's io_uring sends per io_uring_enter; 0 skips it.
+	UringBatch int
+	Cache      string
 }
 
 func main() {
@@ -91,7 +94,8 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.Senders, "senders", 16, "members sending in the room cell")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long the room cell runs")
 	fs.StringVar(&runtimes, "runtimes", "den,workerd", "runtimes: den, workerd")
-	fs.BoolVar(&o.Floor, "floor", true, "measure the kernel's floor for the broadcast (bench/ws/floor: plain write(2) to each socket)")
+	fs.BoolVar(&o.Floor, "floor", true, "measure the kernel's floor for the broadcast (bench/ws/floor: plain write(2) to each socket, and io_uring)")
+	fs.IntVar(&o.UringBatch, "uring-batch", 256, "the floor's io_uring sends per io_uring_enter (a power of two up to 4096); 0 leaves io_uring out")
 	fs.StringVar(&o.Cache, "cache", "", "cache directory (default bench/.cache)")
 	quick := fs.Bool("quick", false, "smoke run: -settle 3s -fanout 1000 -rounds 3 -duration 2s unless given")
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +122,9 @@ func parseFlags(args []string) (Options, error) {
 			return o, fmt.Errorf("-runtimes: unknown runtime %q (den, workerd)", r)
 		}
 		o.Runtimes = append(o.Runtimes, r)
+	}
+	if o.UringBatch < 0 || o.UringBatch > 4096 || o.UringBatch&(o.UringBatch-1) != 0 {
+		return o, fmt.Errorf("-uring-batch: %d is not 0 or a power of two up to 4096", o.UringBatch)
 	}
 	if o.PerRoom < 1 || o.Fanout < 1 || o.Rounds < 1 || o.Senders < 1 {
 		return o, errors.New("-per-room, -fanout, -rounds and -senders must be positive")

@@ -31,7 +31,8 @@ func TestShortRun(t *testing.T) {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	for _, want := range []string{"idle RSS per socket, 1000 sockets | ", "broadcast to 1000 sockets of one room | median", "msg/s",
-		"| kernel floor | broadcast to 1000 sockets, write(2) from 1 thread | median", "write(2) from 2 threads | median"} {
+		"| kernel floor | broadcast to 1000 sockets, write(2) from 1 thread | median", "write(2) from 2 threads | median",
+		"io_uring send, 256 per enter, 1 thread | median", "io_uring send, 256 per enter, 2 threads | median"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("no %q in:\n%s", want, out.String())
 		}
@@ -45,6 +46,9 @@ func TestParseFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-runtimes", "node"}); err == nil {
 		t.Fatal("an unknown runtime passed")
+	}
+	if _, err := parseFlags([]string{"-uring-batch", "300"}); err == nil {
+		t.Fatal("a batch that is not a power of two passed")
 	}
 	o, err := parseFlags([]string{"-quick"})
 	if err != nil || o.Fanout != 1000 || o.Settle != 3*time.Second {

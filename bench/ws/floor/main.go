@@ -2,7 +2,8 @@
 // server on this machine can spend sending one small frame to each of many
 // loopback TCP sockets. It holds the connections it accepts and, on command,
 // writes one pre-built frame to each with plain write(2) from one or more
-// threads; nothing else (no WebSocket library, no queue, no poller).
+// threads, or with io_uring sends submitted in batches; nothing else (no
+// WebSocket library, no queue, no poller).
 //
 //	floor -addr 127.0.0.1:0
 //
@@ -13,6 +14,9 @@
 //	write T HEXFRAME    writes the frame to every data socket from T threads
 //	                    and answers "ok FIRST", FIRST being the first write's
 //	                    CLOCK_MONOTONIC nanoseconds
+//	uring T B HEXFRAME  the same with io_uring: each thread has a ring and
+//	                    submits IORING_OP_SEND for B sockets per
+//	                    io_uring_enter, then reaps their completions
 //
 // Errors are answered "error TEXT". It prints "floor listening on ADDR" once
 // it listens and exits 0 on SIGTERM.
@@ -20,6 +24,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -120,16 +125,23 @@ func (f *floor) command(args []string) (string, error) {
 		}
 		f.mu.Unlock()
 		return "ok", nil
-	case len(args) == 3 && args[0] == "write":
+	case len(args) == 3 && args[0] == "write", len(args) == 4 && args[0] == "uring":
 		threads, err := strconv.Atoi(args[1])
 		if err != nil || threads < 1 {
 			return "", fmt.Errorf("bad thread count %q", args[1])
 		}
-		frame, err := hex.DecodeString(args[2])
+		batch := 0 // write(2)
+		if args[0] == "uring" {
+			batch, err = strconv.Atoi(args[2])
+			if err != nil || batch < 1 || batch > 4096 || batch&(batch-1) != 0 {
+				return "", fmt.Errorf("bad batch %q: a power of two up to 4096", args[2])
+			}
+		}
+		frame, err := hex.DecodeString(args[len(args)-1])
 		if err != nil {
 			return "", err
 		}
-		first, err := f.write(threads, frame)
+		first, err := f.write(threads, batch, frame)
 		if err != nil {
 			return "", err
 		}
@@ -140,7 +152,9 @@ func (f *floor) command(args []string) (string, error) {
 
 // write sends frame to every data socket, the sockets split evenly among
 // threads OS threads, and returns the first write's CLOCK_MONOTONIC time.
-func (f *floor) write(threads int, frame []byte) (int64, error) {
+// With batch 0 each thread calls write(2) per socket; otherwise each sets up
+// an io_uring (before the clock starts) and submits batch sends at a time.
+func (f *floor) write(threads, batch int, frame []byte) (int64, error) {
 	f.mu.Lock()
 	fds := f.fds
 	f.mu.Unlock()
@@ -154,6 +168,21 @@ func (f *floor) write(threads int, frame []byte) (int64, error) {
 		done.Go(func() {
 			runtime.LockOSThread() // a thread of its own: no scheduling between writes
 			defer runtime.UnlockOSThread()
+			if batch > 0 {
+				r, err := newRing(uint32(batch))
+				if err != nil {
+					errs[t] = err
+					ready.Done()
+					<-start
+					return
+				}
+				defer r.close()
+				ready.Done()
+				<-start
+				firsts[t] = monotonic()
+				errs[t] = sendAll(r, part, batch, frame)
+				return
+			}
 			ready.Done()
 			<-start
 			firsts[t] = monotonic()
@@ -180,6 +209,30 @@ func (f *floor) write(threads int, frame []byte) (int64, error) {
 		first = min(first, t)
 	}
 	return first, nil
+}
+
+// sendAll sends frame to every fd through r, batch sends per submit.
+func sendAll(r *ring, fds []int, batch int, frame []byte) error {
+	var err error
+	done := func(_ uint64, res int32) {
+		switch {
+		case res < 0:
+			err = cmp.Or(err, error(fmt.Errorf("io_uring send: %w", unix.Errno(-res))))
+		case int(res) < len(frame):
+			err = cmp.Or(err, error(fmt.Errorf("short send: %d of %d bytes", res, len(frame))))
+		}
+	}
+	for len(fds) > 0 {
+		n := min(batch, len(fds))
+		for i, fd := range fds[:n] {
+			r.send(fd, frame, uint64(i))
+		}
+		if err := r.submit(done); err != nil {
+			return err
+		}
+		fds = fds[n:]
+	}
+	return err
 }
 
 // detach takes the connection's descriptor (duplicated, blocking) from the
