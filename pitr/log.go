@@ -63,7 +63,7 @@ type Log struct {
 	// Commits noted by CommittedFrames and not yet read from the WAL.
 	marks   []commitMark
 	markEnd int64
-	dbf        *os.File // open only during archive
+	dbf     *os.File // open only during archive
 }
 
 // pendingTx is a transaction still only in the WAL.
