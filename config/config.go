@@ -107,6 +107,7 @@ var SettingKeys = map[string]string{
 	"max_live":       "most objects kept in memory at once",
 	"max_db_size":    "the largest database of one object",
 	"sync_mode":      "auto, fdatasync or syncfs",
+	"io_uring":       "on or off: WebSocket broadcasts through io_uring",
 	"log_level":      "debug, info, warn or error",
 	"log_format":     "text or json",
 	"pitr_retention": "how long point-in-time recovery keeps history",

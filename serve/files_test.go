@@ -1,7 +1,9 @@
 package serve
 
 import (
+	"io"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +40,39 @@ func TestRaiseOpenFileLimit(t *testing.T) {
 	}
 	if runtime.GOOS == "linux" && before < wantOpenFiles && after == before {
 		t.Logf("open-file limit stays at %d: this process may not raise its hard limit (no CAP_SYS_RESOURCE)", after)
+	}
+}
+
+// --io-uring takes on or off, from any layer, and off reaches the hub.
+func TestIOURingSetting(t *testing.T) {
+	app := App{Name: "t"}
+	for _, tc := range []struct {
+		args    []string
+		env     string
+		disable bool
+		bad     bool
+	}{
+		{nil, "", false, false},
+		{[]string{"--io-uring", "off"}, "", true, false},
+		{nil, "off", true, false},
+		{[]string{"--io-uring", "on"}, "off", false, false},
+		{[]string{"--io-uring", "maybe"}, "", false, true},
+	} {
+		args := append([]string{"--data", t.TempDir()}, tc.args...)
+		cfg, err := parse(app, args, func(k string) string {
+			if k == "DEN_IO_URING" {
+				return tc.env
+			}
+			return ""
+		}, io.Discard)
+		if tc.bad {
+			if err == nil || !strings.Contains(err.Error(), "on or off") {
+				t.Errorf("%v: err = %v", tc.args, err)
+			}
+			continue
+		}
+		if err != nil || cfg.DisableIOURing != tc.disable {
+			t.Errorf("args %v env %q: DisableIOURing %v, err %v; want %v", tc.args, tc.env, cfg.DisableIOURing, err, tc.disable)
+		}
 	}
 }

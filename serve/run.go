@@ -92,6 +92,7 @@ var settings = []setting{
 	{"max-live", "DEN_MAX_LIVE", "N", strconv.Itoa(DefaultMaxLive), "most objects kept in memory at once"},
 	{"pitr-retention", "DEN_PITR_RETENTION", "DURATION", "30d", "how far back point-in-time recovery reaches (bookmarks, restore, fork); 0 keeps no history"},
 	{"sync-mode", "DEN_SYNC_MODE", "MODE", string(commit.Auto), "how writes become durable: auto, fdatasync (each WAL file) or syncfs (the filesystem)"},
+	{"io-uring", "DEN_IO_URING", "on|off", "on", "send WebSocket broadcasts through io_uring where the kernel allows it (off: one send(2) per socket)"},
 }
 
 func usage(w io.Writer, app App) {
@@ -188,6 +189,13 @@ func parse(app App, args []string, getenv func(string) string, stderr io.Writer)
 	v, source = lookup("sync-mode")
 	if cfg.SyncMode, err = commit.ParseMode(v); err != nil {
 		return Config{}, bad(v, source, "auto, fdatasync or syncfs")
+	}
+	switch v, source = lookup("io-uring"); v {
+	case "on":
+	case "off":
+		cfg.DisableIOURing = true
+	default:
+		return Config{}, bad(v, source, "on or off")
 	}
 	if err := parseAdmin(&cfg, lookup, bad); err != nil {
 		return Config{}, err

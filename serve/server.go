@@ -71,6 +71,9 @@ type Config struct {
 	Committer den.Committer
 	// SyncMode is how the shared barrier syncs: commit.Auto when empty.
 	SyncMode commit.Mode
+	// DisableIOURing makes the WebSocket hub send with send(2) even where
+	// io_uring is available (hub.Config.DisableIOURing).
+	DisableIOURing bool
 	// LogLevel is the level of the default logger.
 	LogLevel slog.Level
 	// Logger receives every log line; nil means text lines on os.Stderr at
@@ -247,7 +250,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := writeRecord(data, s.app.Bindings, s.cfg); err != nil {
 		return err
 	}
-	sockets := hub.New(hub.Config{Logger: s.log, Observer: see.observer()})
+	sockets := hub.New(hub.Config{Logger: s.log, Observer: see.observer(), DisableIOURing: s.cfg.DisableIOURing})
 	host := actor.New(actor.Config{
 		Store:       sqlite.NewStoreWithOptions(objects, withHistory(s.cfg.storeOptions(), history)),
 		TempDir:     data,
