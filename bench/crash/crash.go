@@ -29,6 +29,11 @@ type Config struct {
 	// Clients is the number of goroutines sending increments; Names the
 	// number of counters they pick from at random.
 	Clients, Names int
+	// MinAcknowledged, if set, holds each kill back until at least that
+	// many increments of the cycle were acknowledged (tests that need
+	// acknowledged writes to check, on a machine too busy to promise any
+	// within Duration).
+	MinAcknowledged int64
 	// Seed seeds the random choices, so that a run can be repeated.
 	Seed uint64
 	// Log receives a line per cycle; nil discards them.
@@ -138,6 +143,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}()
 	for cycle := 1; cycle <= cfg.Cycles; cycle++ {
 		// Load, then a SIGKILL at a random moment.
+		ackedBefore := acknowledged(counters)
 		loadCtx, stopLoad := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		for c := range cfg.Clients {
@@ -151,6 +157,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		case <-p.Exited():
 			exited = true
 		case <-ctx.Done():
+		}
+		for !exited && ctx.Err() == nil && acknowledged(counters)-ackedBefore < cfg.MinAcknowledged {
+			select {
+			case <-time.After(10 * time.Millisecond): // polls a counter: no event to wait on
+			case <-p.Exited():
+				exited = true
+			case <-ctx.Done():
+			}
 		}
 		p.Kill()
 		stopLoad()
@@ -211,6 +225,15 @@ func start(ctx context.Context, cfg Config) (*proc.Process, error) {
 }
 
 // load increments random counters until ctx ends or the process is gone.
+// acknowledged returns the increments acknowledged so far, over every counter.
+func acknowledged(counters []counter) int64 {
+	var n int64
+	for i := range counters {
+		n += counters[i].acknowledged.Load()
+	}
+	return n
+}
+
 func load(ctx context.Context, client *http.Client, base string, names []string, counters []counter, rng *rand.Rand) {
 	for ctx.Err() == nil {
 		i := rng.IntN(len(names))
