@@ -244,7 +244,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	perObject := filesPerObject(history != nil)
 	maxLive := capLive(s.cfg.MaxLive, openFileLimit(), perObject)
 	if maxLive < s.cfg.MaxLive {
-		s.log.Warn("max-live lowered to fit the open-file limit: each live object holds its database and its WAL (and, with point-in-time history, its history log and a reader of its WAL), and connections and syncs need the rest; raise the limit (ulimit -n) to keep more objects in memory",
+		s.log.Warn("max-live lowered to fit the open-file limit: each live object holds its database and its WAL, and connections and syncs need the rest; raise the limit (ulimit -n) to keep more objects in memory",
 			"max_live", s.cfg.MaxLive, "lowered_to", maxLive, "files_per_object", perObject, "open_file_limit", openFileLimit())
 	}
 	if err := writeRecord(data, s.app.Bindings, s.cfg); err != nil {
