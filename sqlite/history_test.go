@@ -119,6 +119,26 @@ func script(tb testing.TB, db den.HistoryDatabase) (marks, states []string) {
 	return marks, states
 }
 
+// checkImages rebuilds the state of every bookmark from db's history as a
+// standalone file and checks it is the state recorded with the bookmark.
+func checkImages(t *testing.T, db den.HistoryDatabase, marks, states []string) {
+	t.Helper()
+	for i, m := range marks {
+		f, err := db.Image(m)
+		if err != nil {
+			t.Fatalf("image %d: %v", i, err)
+		}
+		p := filepath.Join(t.TempDir(), "image.sqlite")
+		out, _ := os.Create(p)
+		io.Copy(out, f)
+		out.Close()
+		f.Close()
+		if got := fileState(t, p); got != states[i] {
+			t.Errorf("image at step %d: %s, want %s", i, got, states[i])
+		}
+	}
+}
+
 func TestHistoryRestoresEveryState(t *testing.T) {
 	for _, ckpt := range []int64{1, 1 << 30} { // a checkpoint after every commit, or none until close
 		t.Run(map[int64]string{1: "checkpoint every commit", 1 << 30: "checkpoint at close"}[ckpt], func(t *testing.T) {
@@ -132,20 +152,7 @@ func TestHistoryRestoresEveryState(t *testing.T) {
 				}
 			}
 			// Every state, rebuilt from the history while the database is open.
-			for i, m := range marks {
-				f, err := db.Image(m)
-				if err != nil {
-					t.Fatalf("image %d: %v", i, err)
-				}
-				p := filepath.Join(t.TempDir(), "image.sqlite")
-				out, _ := os.Create(p)
-				io.Copy(out, f)
-				out.Close()
-				f.Close()
-				if got := fileState(t, p); got != states[i] {
-					t.Errorf("image at step %d: %s, want %s", i, got, states[i])
-				}
-			}
+			checkImages(t, db, marks, states)
 			// Restore each state in turn, through closing and reopening.
 			for _, i := range []int{1, 3, 0, 5, 2} {
 				must(t, db.StageRestore(marks[i]))
@@ -386,20 +393,7 @@ func TestHistoryDeltasRebuildEveryState(t *testing.T) {
 				must(t, db.Close())
 				db = openHistory(t, s, "x")
 			}
-			for i, m := range marks {
-				f, err := db.Image(m)
-				if err != nil {
-					t.Fatalf("image %d: %v", i, err)
-				}
-				p := filepath.Join(t.TempDir(), "image.sqlite")
-				out, _ := os.Create(p)
-				io.Copy(out, f)
-				out.Close()
-				f.Close()
-				if got := fileState(t, p); got != states[i] {
-					t.Errorf("image %d: %s, want %s", i, got, states[i])
-				}
-			}
+			checkImages(t, db, marks, states)
 			must(t, db.Close())
 			// 20 transactions, 4 of them adding a 3 KB value: full pages
 			// would take well over 20 × 4 KiB of logs.
