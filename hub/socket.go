@@ -2,15 +2,15 @@ package hub
 
 import (
 	"errors"
+	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 	"unsafe"
 
 	"github.com/den-run/den"
+	"github.com/den-run/den/internal/rawconn"
 	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 )
@@ -717,39 +717,13 @@ func (u upgrade) Connect(w http.ResponseWriter, r *http.Request, header http.Hea
 		p, _ := rw.Reader.Peek(n)
 		early = append([]byte(nil), p...)
 	}
-	fd, err := detach(conn)
+	fd, err := rawconn.Detach(conn, true)
+	if errors.Is(err, rawconn.ErrNotTCP) {
+		err = fmt.Errorf("%w (is TLS terminated in front of Den?)", err)
+	}
 	if err != nil {
 		s.abandon()
 		return den.Errorf(den.EINTERNAL, "WebSocket handshake: %w", err)
 	}
 	return s.h.attach(s, fd, early)
-}
-
-// detach takes the file descriptor of a hijacked connection: it is
-// duplicated, and the net.Conn (with its runtime poller state and buffers)
-// is closed.
-func detach(conn net.Conn) (int, error) {
-	defer conn.Close()
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return -1, errors.New("the connection is not a plain TCP connection (is TLS terminated in front of Den?)")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	nfd, derr := -1, error(nil)
-	if err := rc.Control(func(fd uintptr) {
-		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return -1, err
-	}
-	if derr != nil {
-		return -1, derr
-	}
-	if err := unix.SetNonblock(nfd, true); err != nil {
-		unix.Close(nfd)
-		return -1, err
-	}
-	return nfd, nil
 }

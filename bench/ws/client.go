@@ -4,13 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/den-run/den/internal/rawconn"
 	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 )
@@ -94,33 +93,6 @@ func dialTCP(ctx context.Context, addr string, local net.IP) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", addr)
 }
 
-// detach takes the connection's descriptor away from the Go runtime: it is
-// duplicated (non-blocking) and the net.Conn closed, which also takes it out
-// of the runtime's poller, so a receiver's epoll set is its only watcher.
-func detach(c net.Conn) (int, error) {
-	defer c.Close()
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return -1, errors.New("not a TCP connection")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd, derr := -1, error(nil)
-	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return -1, err
-	}
-	if derr != nil {
-		return -1, derr
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
-}
-
 // detachAll detaches every client (see detach) and returns the descriptors;
 // on an error it closes them all.
 func detachAll(cs []*client) ([]int, error) {
@@ -131,7 +103,7 @@ func detachAll(cs []*client) ([]int, error) {
 			c.close()
 			continue
 		}
-		fd, err := detach(c.c)
+		fd, err := rawconn.Detach(c.c, true)
 		if err != nil {
 			first = err
 			continue

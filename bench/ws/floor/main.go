@@ -38,6 +38,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/den-run/den/internal/rawconn"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,7 +83,7 @@ func (f *floor) accept(ln net.Listener) {
 		case 'c':
 			go f.control(c)
 		case 'd':
-			fd, err := detach(c)
+			fd, err := rawconn.Detach(c, false)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "floor: %v\n", err)
 				os.Exit(1)
@@ -233,28 +234,6 @@ func sendAll(r *ring, fds []int, batch int, frame []byte) error {
 		fds = fds[n:]
 	}
 	return err
-}
-
-// detach takes the connection's descriptor (duplicated, blocking) from the
-// Go runtime and closes the net.Conn.
-func detach(c net.Conn) (int, error) {
-	defer c.Close()
-	rc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd, derr := -1, error(nil)
-	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return -1, err
-	}
-	if derr != nil {
-		return -1, derr
-	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
 }
 
 func monotonic() int64 {
