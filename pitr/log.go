@@ -43,12 +43,17 @@ type Log struct {
 	index     map[uint64][]txRecord // each log's records, loaded for lookups
 
 	// The write-ahead log.
-	wal      *os.File
-	hdr      walHeader
-	hasHdr   bool
-	scanEnd  int64       // end of the last commit frame seen
-	c1, c2   uint32      // the running checksum at scanEnd
-	pending  []pendingTx // committed and not archived, in order
+	wal     *os.File
+	hdr     walHeader
+	hasHdr  bool
+	scanEnd int64       // end of the last commit frame seen
+	c1, c2  uint32      // the running checksum at scanEnd
+	pending []pendingTx // committed and not archived, in order
+	// spent: the salts of a WAL checkpointed and not truncated; its
+	// header is not read again (SQLite writes a new one, with new salts,
+	// at the next commit).
+	spent    [2]uint32
+	hasSpent bool
 	nextTxid uint64
 	lastTime int64
 	buf      []byte
@@ -257,6 +262,9 @@ func (l *Log) readWALHeader() bool {
 	h, err := parseWALHeader(b)
 	if err != nil {
 		return false
+	}
+	if l.hasSpent && h.salt1 == l.spent[0] && h.salt2 == l.spent[1] {
+		return false // checkpointed: nothing of it is new
 	}
 	l.hdr, l.hasHdr = h, true
 	l.walPages, l.walIndexed = nil, 0
@@ -607,9 +615,11 @@ func (l *Log) baseOf(pgno uint32, first int64, frames []byte, dbPages int64, bas
 	return kindPrev, nil
 }
 
-// Checkpointed tells the log that the database was checkpointed and its WAL
-// truncated: the database file now holds the newest archived state. Every
-// committed transaction must have been archived. It takes a snapshot when
+// Checkpointed tells the log that the database was checkpointed: the
+// database file now holds the newest archived state, and the WAL was
+// truncated or will start again at the next commit (SQLite's RESTART: the
+// file is kept and written over, with new salts). Every committed
+// transaction must have been archived. It takes a snapshot when
 // the newest log has grown past the database's size, and prunes the history
 // past the retention window.
 func (l *Log) Checkpointed() error {
@@ -617,6 +627,9 @@ func (l *Log) Checkpointed() error {
 		return errors.New("history: checkpointed with transactions not archived")
 	}
 	defer l.closeFiles()
+	if l.hasHdr {
+		l.spent, l.hasSpent = [2]uint32{l.hdr.salt1, l.hdr.salt2}, true
+	}
 	l.hasHdr, l.scanEnd, l.c1, l.c2 = false, 0, 0, 0
 	l.marks, l.markEnd = nil, 0
 	l.walPages, l.walIndexed = nil, 0

@@ -155,15 +155,22 @@ func (d *DB) afterCommit() error {
 	}
 	d.noteWAL()
 	if h.log.WALSize() >= h.checkpoint {
-		return d.checkpoint()
+		return d.checkpoint("RESTART")
 	}
 	return nil
 }
 
 // checkpoint archives the WAL's transactions, then copies them into the
-// database file and truncates the WAL. The WAL is made durable first, so the
-// history never holds a transaction a crash could take back.
-func (d *DB) checkpoint() error {
+// database file. The WAL is made durable first, so the history never holds
+// a transaction a crash could take back.
+//
+// mode is SQLite's: "RESTART" for a checkpoint after a commit, which keeps
+// the WAL file for the next commits to write over. Writing over blocks
+// that are already allocated lets fdatasync skip the filesystem journal;
+// growing a truncated file again made every barrier's sync about twice as
+// long (measured: 0.5 ms against 1.1 ms). "TRUNCATE" at close, so an object
+// at rest keeps no large WAL on disk.
+func (d *DB) checkpoint(mode string) error {
 	h := d.hist
 	if err := d.Sync(); err != nil {
 		return err
@@ -172,7 +179,7 @@ func (d *DB) checkpoint() error {
 		return den.Errorf(den.EINTERNAL, "checkpoint: archive: %w", err)
 	}
 	var busy bool
-	err := sqlitex.ExecuteTransient(d.conn, "PRAGMA wal_checkpoint(TRUNCATE)", &sqlitex.ExecOptions{
+	err := sqlitex.ExecuteTransient(d.conn, "PRAGMA wal_checkpoint("+mode+")", &sqlitex.ExecOptions{
 		ResultFunc: func(stmt *sqlite.Stmt) error { busy = stmt.ColumnInt(0) != 0; return nil },
 	})
 	if err != nil {
@@ -220,8 +227,10 @@ func (d *DB) closeHistory(empty bool) (keep bool, err error) {
 	// write the hook does not see), so WALSize is current without reading
 	// the WAL; the archive below reads it once.
 	d.noteWAL()
-	if h.log.WALSize() >= closeCheckpointBytes {
-		return true, d.checkpoint()
+	if h.log.WALSize() >= closeCheckpointBytes || walFileSize(d.wal) >= closeCheckpointBytes {
+		// The file too: after a RESTART checkpoint it may hold a
+		// short WAL in front of old frames.
+		return true, d.checkpoint("TRUNCATE")
 	}
 	// A small WAL stays for the next session, as without history, but its
 	// transactions are archived now, with their commit times; the next
@@ -238,6 +247,15 @@ func (d *DB) closeHistory(empty bool) (keep bool, err error) {
 		return true, den.Errorf(den.EINTERNAL, "close object db: archive: %w", err)
 	}
 	return true, nil
+}
+
+// walFileSize returns the size of the WAL file at path, 0 if there is none.
+func walFileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // closeWithoutCheckpoint closes a DB opened only to read it (ScanAlarms):

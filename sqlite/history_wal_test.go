@@ -1,0 +1,112 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// walPath returns the one object WAL under dir's store, or "" if none.
+func walPath(t *testing.T, dir string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "objects", class, "*", "*", "*.sqlite-wal"))
+	if len(m) > 1 {
+		t.Fatalf("%d WAL files", len(m))
+	}
+	if len(m) == 0 {
+		return ""
+	}
+	return m[0]
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// A checkpoint after a commit keeps the WAL file and writes over it (so a
+// barrier's fdatasync finds its blocks allocated), every state stays
+// restorable, and Close truncates the file.
+func TestHistoryCheckpointWritesOverTheWAL(t *testing.T) {
+	const ckpt = 1 << 20 // Close truncates a WAL file of 1 MiB or more
+	dir := t.TempDir()
+	s, _ := historyStore(dir, ckpt)
+	db := openHistory(t, s, "x")
+	var marks, states []string
+	var size, most int64
+	for i := range 90 {
+		turn(t, db, func() { // about 8 pages each: a checkpoint every 32 commits
+			must(t, db.Put(fmt.Sprintf("k%d", i%7), []byte(strings.Repeat(fmt.Sprint(i), 30000/len(fmt.Sprint(i))))))
+		})
+		marks = append(marks, bookmark(t, db))
+		states = append(states, state(t, db))
+		n := fileSize(t, walPath(t, dir))
+		if n < size {
+			t.Fatalf("commit %d: the WAL shrank from %d to %d bytes: a checkpoint truncated it", i, size, n)
+		}
+		size, most = n, max(most, n)
+	}
+	if most < ckpt || most > 2*ckpt {
+		t.Errorf("the WAL grew to %d bytes with checkpoints every %d", most, ckpt)
+	}
+	sample := func(xs []string) (out []string) { // every 8th state and the last: images cost
+		for i, x := range xs {
+			if i%8 == 0 || i == len(xs)-1 {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	marks, states = sample(marks), sample(states)
+	checkImages(t, db, marks, states)
+	must(t, db.Close())
+	if n := fileSize(t, walPath(t, dir)); n >= ckpt {
+		t.Errorf("the WAL holds %d bytes after Close", n)
+	}
+	db = openHistory(t, s, "x")
+	if got := state(t, db); got != states[len(states)-1] {
+		t.Errorf("reopened: %s, want %s", got, states[len(states)-1])
+	}
+	checkImages(t, db, marks, states)
+	must(t, db.Close())
+}
+
+// A crash right after a checkpoint leaves a WAL whose frames the database
+// file already holds; the next session neither loses nor repeats them.
+func TestHistoryCrashAfterCheckpointKeepsTheWAL(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := historyStore(dir, 1) // a checkpoint after every commit
+	db := openHistory(t, s, "x")
+	marks, states := script(t, db)
+	crash := t.TempDir()
+	copyTree(t, dir, crash)
+	must(t, db.Close())
+	if fileSize(t, walPath(t, crash)) == 0 {
+		t.Fatal("the copy has no WAL to recover")
+	}
+
+	s2, _ := historyStore(crash, 1)
+	db2 := openHistory(t, s2, "x")
+	if got := state(t, db2); got != states[len(states)-1] {
+		t.Fatalf("after crash: %s, want %s", got, states[len(states)-1])
+	}
+	turn(t, db2, func() { must(t, db2.Put("after", []byte("crash"))) })
+	marks = append(marks, bookmark(t, db2))
+	states = append(states, state(t, db2))
+	for i := 1; i < len(marks); i++ {
+		if marks[i] <= marks[i-1] {
+			t.Fatalf("bookmarks do not sort in time order: %s then %s", marks[i-1], marks[i])
+		}
+	}
+	checkImages(t, db2, marks, states)
+	must(t, db2.Close())
+}
