@@ -69,6 +69,8 @@ type Log struct {
 	marks   []commitMark
 	markEnd int64
 	dbf     *os.File // open only during archive
+
+	win *walWindow // the WAL's unread frames while the WAL is open, or nil
 }
 
 // pendingTx is a transaction still only in the WAL.
@@ -138,6 +140,7 @@ func (l *Log) Attach(db string) error {
 		var at time.Time
 		if fi, err := l.wal.Stat(); err == nil {
 			at = fi.ModTime()
+			l.win = readWindow(l.wal, l.scanEnd, fi.Size())
 		}
 		if err := l.scan(at); err != nil {
 			return err
@@ -256,7 +259,7 @@ func (l *Log) readLogHeader(base uint64) (logHeader, error) {
 // archived yet.
 func (l *Log) readWALHeader() bool {
 	b := make([]byte, walHeaderSize)
-	if _, err := l.wal.ReadAt(b, 0); err != nil {
+	if _, err := l.reader().ReadAt(b, 0); err != nil {
 		return false
 	}
 	h, err := parseWALHeader(b)
@@ -317,10 +320,29 @@ func (l *Log) catchUp() error {
 	if err := l.openWAL(); err != nil || l.wal == nil {
 		return err
 	}
+	if l.win == nil && l.markEnd > 0 {
+		// The WAL hook told where the last commit ends: read everything
+		// not yet archived at once.
+		from := int64(0)
+		if len(l.pending) > 0 {
+			from = l.pending[0].start
+		} else if l.hasHdr {
+			from = l.scanEnd
+		}
+		l.win = readWindow(l.wal, from, l.markEnd)
+	}
 	if !l.hasHdr && !l.readWALHeader() {
 		return nil
 	}
 	return l.scan(l.a.now())
+}
+
+// reader reads the WAL, through the window where it holds the bytes.
+func (l *Log) reader() io.ReaderAt {
+	if l.win != nil {
+		return l.win
+	}
+	return l.wal
 }
 
 // openWAL opens the WAL for reading if it exists and is not open.
@@ -342,6 +364,8 @@ func (l *Log) openWAL() error {
 // closeWAL closes the WAL between uses: a live object's descriptors are
 // counted against the process's limit.
 func (l *Log) closeWAL() {
+	l.win.release()
+	l.win = nil
 	if l.wal != nil {
 		l.wal.Close()
 		l.wal = nil
@@ -350,7 +374,7 @@ func (l *Log) closeWAL() {
 
 // scan records the transactions after scanEnd, dated by their notes, or at.
 func (l *Log) scan(at time.Time) error {
-	txs, err := scanWAL(l.wal, l.hdr, l.scanEnd, l.c1, l.c2, &l.buf)
+	txs, err := scanWAL(l.reader(), l.hdr, l.scanEnd, l.c1, l.c2, l.markEnd, &l.buf)
 	if err != nil {
 		return fmt.Errorf("history: read WAL: %w", err)
 	}
@@ -433,9 +457,13 @@ func (l *Log) archive(durable bool) error {
 	fs := l.hdr.frameSize()
 	// The transactions' frames are contiguous in the WAL: read them at once.
 	first := l.pending[0].start
-	frames := make([]byte, l.pending[len(l.pending)-1].walEnd-first)
-	if _, err := l.wal.ReadAt(frames, first); err != nil {
-		return fmt.Errorf("history: read WAL: %w", err)
+	size := int(l.pending[len(l.pending)-1].walEnd - first)
+	frames := l.win.view(first, size)
+	if frames == nil {
+		frames = make([]byte, size)
+		if _, err := l.wal.ReadAt(frames, first); err != nil {
+			return fmt.Errorf("history: read WAL: %w", err)
+		}
 	}
 	if err := l.indexWAL(first); err != nil {
 		return err
@@ -568,7 +596,7 @@ func (l *Log) indexWAL(first int64) error {
 			buf = make([]byte, need)
 		}
 		b := buf[:n*fs]
-		if _, err := l.wal.ReadAt(b, off); err != nil {
+		if _, err := l.reader().ReadAt(b, off); err != nil {
 			return fmt.Errorf("history: read WAL: %w", err)
 		}
 		for i := int64(0); i < n; i++ {
@@ -594,7 +622,7 @@ func (l *Log) baseOf(pgno uint32, first int64, frames []byte, dbPages int64, bas
 			copy(base, frames[off-first+frameHeaderSize:off-first+fs])
 			return kindPrev, nil
 		}
-		if _, err := l.wal.ReadAt(base, off+frameHeaderSize); err != nil {
+		if _, err := l.reader().ReadAt(base, off+frameHeaderSize); err != nil {
 			return 0, fmt.Errorf("history: read WAL: %w", err)
 		}
 		return kindPrev, nil
@@ -799,6 +827,8 @@ func (l *Log) Close() error {
 		}
 	}
 	l.cur, l.wal, l.dbf = nil, nil, nil
+	l.win.release()
+	l.win = nil
 	return first
 }
 

@@ -110,3 +110,43 @@ func TestHistoryCrashAfterCheckpointKeepsTheWAL(t *testing.T) {
 	checkImages(t, db2, marks, states)
 	must(t, db2.Close())
 }
+
+// readCalls returns the process's read system calls so far (Linux).
+func readCalls(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skip("no /proc/self/io")
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			var n int64
+			fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	t.Skip("no syscr in /proc/self/io")
+	return 0
+}
+
+// A checkpoint reads the WAL's new frames in one piece: not once per frame
+// to find the transactions, then again to encode them.
+func TestHistoryCheckpointReadsTheWALOnce(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := historyStore(dir, 1<<30)
+	db := openHistory(t, s, "x")
+	turn(t, db, func() { must(t, db.Put("a", []byte("0"))) })
+	must(t, db.Close()) // a history exists: the next session knows the page size
+	db = openHistory(t, s, "x")
+	for i := range 300 { // 300 frames or more, over 1 MiB: Close checkpoints
+		turn(t, db, func() { must(t, db.Put(fmt.Sprintf("k%d", i), []byte(strings.Repeat("v", 3000)))) })
+	}
+	frames := (fileSize(t, walPath(t, dir)) - 32) / (4096 + 24)
+	before := readCalls(t)
+	must(t, db.Close())
+	// SQLite's checkpoint reads each frame it copies; the history should
+	// add a few reads, not one or more per frame.
+	if n := readCalls(t) - before; n > frames+64 {
+		t.Errorf("closing with a checkpoint of %d frames took %d reads", frames, n)
+	}
+}
