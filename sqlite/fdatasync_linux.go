@@ -6,25 +6,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fdatasync flushes f's data, and only the metadata needed to read it back,
-// which is all a WAL file needs and cheaper than fsync.
-func fdatasync(f *os.File) error {
-	rc, err := f.SyscallConn()
+// syncPath is the default Options.SyncFile: it opens path read-only and
+// fdatasyncs it, or fsyncs it if it is a directory. fdatasync flushes a
+// file's data and only the metadata needed to read it back, which is all
+// a WAL file needs and cheaper than fsync.
+//
+// It uses the system calls directly: an os.File costs a poller
+// registration, a finalizer and more (15 µs against 4 µs for open and
+// close here), and a barrier calls this for every database it covers.
+func syncPath(path string) error {
+	fd, err := retry(func() (int, error) { return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
 	if err != nil {
-		return err
+		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			if serr = unix.Fdatasync(int(fd)); serr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if serr != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+	op, sync := "fdatasync", unix.Fdatasync
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		op, sync = "fsync", unix.Fsync
+	}
+	if _, err := retry(func() (int, error) { return 0, sync(fd) }); err != nil {
+		return &os.PathError{Op: op, Path: path, Err: err}
 	}
 	return nil
+}
+
+// retry calls f again while it fails with EINTR.
+func retry(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
 }

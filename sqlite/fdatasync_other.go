@@ -4,6 +4,18 @@ package sqlite
 
 import "os"
 
-// fdatasync flushes f. Outside Linux it is a full fsync (F_FULLFSYNC on
-// macOS), which is slower but as safe.
-func fdatasync(f *os.File) error { return f.Sync() }
+// syncPath is the default Options.SyncFile: it opens path read-only and
+// syncs it. Outside Linux that is a full fsync (F_FULLFSYNC on macOS),
+// which is slower than fdatasync but as safe.
+func syncPath(path string) (err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	return f.Sync()
+}

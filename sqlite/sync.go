@@ -3,7 +3,6 @@ package sqlite
 import (
 	"errors"
 	"io/fs"
-	"os"
 
 	"github.com/den-run/den"
 )
@@ -71,26 +70,4 @@ func (d *DB) sync() error {
 		d.dirSynced.Store(true)
 	}
 	return nil
-}
-
-// syncPath is the default Options.SyncFile: it opens path read-only and
-// fdatasyncs it, or fsyncs it if it is a directory.
-func syncPath(path string) (err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() {
-		return f.Sync()
-	}
-	return fdatasync(f)
 }

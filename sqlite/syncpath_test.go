@@ -1,0 +1,28 @@
+package sqlite
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// syncPath syncs a file and a directory, and reports a missing path as
+// fs.ErrNotExist (Sync then knows there is no WAL to sync).
+func TestSyncPath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{file, dir} {
+		if err := syncPath(p); err != nil {
+			t.Errorf("syncPath(%s): %v", filepath.Base(p), err)
+		}
+	}
+	err := syncPath(filepath.Join(dir, "missing"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("syncPath of a missing file: %v, want fs.ErrNotExist", err)
+	}
+}
