@@ -119,30 +119,28 @@ func syncPath(path string) (err error) {
 // mkdirs creates dir and its missing parents, syncing the parent of each.
 func (a *Archive) mkdirs(dir string) error { return a.mkdirsSync(dir, true) }
 
-// mkdirsSync is mkdirs, syncing the parents only if sync is true.
+// mkdirsSync is mkdirs, syncing the parents only if sync is true. It tries
+// to create dir first: usually only the object's own directory is missing,
+// and one mkdir costs less than a stat of each level.
 func (a *Archive) mkdirsSync(dir string, sync bool) error {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil {
-			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
+	err := os.Mkdir(dir, 0o700)
+	if errors.Is(err, fs.ErrNotExist) {
+		parent := filepath.Dir(dir)
+		if parent == dir {
 			return err
 		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
+		if err := a.mkdirsSync(parent, sync); err != nil {
+			return err
 		}
+		err = os.Mkdir(dir, 0o700)
 	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if !sync {
-			continue
-		}
-		if err := a.syncFile(filepath.Dir(missing[i])); err != nil {
-			return err
-		}
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return err
+	case sync:
+		return a.syncFile(filepath.Dir(dir))
 	}
 	return nil
 }

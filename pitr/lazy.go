@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // An object's first pair is written lazily: no fsync, no temporary files,
@@ -192,24 +194,68 @@ func snapshotIs(path string, size int64, crc uint32) bool {
 
 // copyFile copies the first size bytes of src to dst, without syncing, and
 // returns their CRC-32C.
-func copyFile(src, dst string, size int64) (uint32, error) {
-	in, err := os.Open(src)
+func copyFile(src, dst string, size int64) (crc uint32, err error) {
+	in, err := openRaw(src, unix.O_RDONLY, 0)
 	if err != nil {
 		return 0, err
 	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	defer unix.Close(in)
+	out, err := openRaw(dst, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o600)
 	if err != nil {
 		return 0, err
 	}
-	h := crc32.New(castagnoli)
-	_, err = io.Copy(io.MultiWriter(out, h), io.LimitReader(in, size))
-	if cerr := out.Close(); err == nil {
-		err = cerr
+	defer func() {
+		if cerr := unix.Close(out); err == nil && cerr != nil {
+			err = &os.PathError{Op: "close", Path: dst, Err: cerr}
+		}
+		if err != nil {
+			os.Remove(dst)
+		}
+	}()
+	p, _ := windowPool.Get().(*[]byte)
+	if p == nil || cap(*p) < 64<<10 {
+		b := make([]byte, 256<<10)
+		p = &b
 	}
-	if err != nil {
-		os.Remove(dst)
-		return 0, err
+	defer windowPool.Put(p)
+	buf := (*p)[:cap(*p)]
+	for off := int64(0); off < size; {
+		n, err := unix.Pread(in, buf[:min(int64(len(buf)), size-off)], off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, &os.PathError{Op: "read", Path: src, Err: err}
+		}
+		if n == 0 {
+			break // the file is shorter: copy what there is, as before
+		}
+		crc = crc32.Update(crc, castagnoli, buf[:n])
+		for w := 0; w < n; {
+			m, err := unix.Pwrite(out, buf[w:n], off+int64(w))
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return 0, &os.PathError{Op: "write", Path: dst, Err: err}
+			}
+			w += m
+		}
+		off += int64(n)
 	}
-	return h.Sum32(), nil
+	return crc, nil
+}
+
+// openRaw opens path with plain system calls: an os.File costs a poller
+// registration and a finalizer, several times the open itself here.
+func openRaw(path string, flags int, mode uint32) (int, error) {
+	for {
+		fd, err := unix.Open(path, flags|unix.O_CLOEXEC, mode)
+		if err != unix.EINTR {
+			if err != nil {
+				return -1, &os.PathError{Op: "open", Path: path, Err: err}
+			}
+			return fd, nil
+		}
+	}
 }

@@ -60,6 +60,7 @@ type history struct {
 	wrote      bool  // a turn committed a write since the database opened
 	broken     bool  // a history call failed: stop feeding it
 	seenWAL    int64 // WALSize at the last noteWAL
+	restarted  bool  // a RESTART checkpoint left the WAL file larger than the WAL
 
 	tls    *libc.TLS // the connection's, for the WAL hook
 	frames uintptr   // C memory the WAL hook writes: the WAL's frames after a commit; 0 without a hook
@@ -191,6 +192,7 @@ func (d *DB) checkpoint(mode string) error {
 	if err := h.log.Checkpointed(); err != nil {
 		return den.Errorf(den.EINTERNAL, "checkpoint: history: %w", err)
 	}
+	h.restarted = mode == "RESTART"
 	return nil
 }
 
@@ -227,7 +229,7 @@ func (d *DB) closeHistory(empty bool) (keep bool, err error) {
 	// write the hook does not see), so WALSize is current without reading
 	// the WAL; the archive below reads it once.
 	d.noteWAL()
-	if h.log.WALSize() >= closeCheckpointBytes || walFileSize(d.wal) >= closeCheckpointBytes {
+	if h.log.WALSize() >= closeCheckpointBytes || h.restarted && walFileSize(d.wal) >= closeCheckpointBytes {
 		// The file too: after a RESTART checkpoint it may hold a
 		// short WAL in front of old frames.
 		return true, d.checkpoint("TRUNCATE")
