@@ -32,6 +32,8 @@ type actor struct {
 	flushing      atomic.Int32 // commits whose durability is not yet known
 	lastActive    atomic.Int64 // unix nanoseconds when the last turn ended
 	stopRequested atomic.Bool
+	restRequested atomic.Bool               // drop the instance, keep the database (Config.StorageIdleTimeout)
+	resting       atomic.Bool               // set by run when it dropped the instance; cleared by the next event
 	failed        atomic.Pointer[den.Error] // set when a commit could not be made durable
 
 	// owned by run
@@ -84,6 +86,13 @@ func (a *actor) requestStop() {
 	a.poke()
 }
 
+// requestRest asks a to drop its instance as soon as it is idle, keeping
+// its database open.
+func (a *actor) requestRest() {
+	a.restRequested.Store(true)
+	a.poke()
+}
+
 func (a *actor) poke() {
 	select {
 	case a.wake <- struct{}{}:
@@ -111,6 +120,10 @@ func (a *actor) run() {
 		if a.busyFrom != 0 && a.idle() && a.flushing.Load() == 0 {
 			a.observeIdle()
 		}
+		if a.restRequested.Swap(false) && a.idle() && a.depth == 0 &&
+			time.Now().UnixNano()-a.lastActive.Load() >= int64(a.h.cfg.IdleTimeout) {
+			a.rest() // not if an event came in since the janitor looked
+		}
 		if a.stopRequested.Load() {
 			if a.h.remove(a) {
 				a.leave()
@@ -130,14 +143,30 @@ func (h *Host) isClosing() bool {
 	return h.closing
 }
 
-// close drops the instance and closes the database.
-func (a *actor) close() {
+// rest drops the instance, as an eviction does, and keeps the database
+// open: the next event constructs the object again without opening it. The
+// instance is gone the same way (its memory, its WebSocket handles; its
+// hibernatable WebSockets stay with the hub), so the difference is not
+// observable, except in time.
+func (a *actor) rest() {
+	a.dropInstance()
+	a.resting.Store(true)
+}
+
+// dropInstance lets the instance go: its state reads as dead to anything
+// that kept it, and the hub holds its WebSockets as hibernated.
+func (a *actor) dropInstance() {
 	if a.st != nil {
 		a.st.dead = true
 	}
 	a.obj, a.st = nil, nil
 	a.wsLive(false)
 	a.wsDrop()
+}
+
+// close drops the instance and closes the database.
+func (a *actor) close() {
+	a.dropInstance()
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
 			a.log(slog.LevelError, "close object database", slog.Any("err", err))
@@ -182,6 +211,7 @@ func (a *actor) handle(ev *event) {
 			a.busyFrom = start.UnixNano()
 		}
 	}
+	a.resting.Store(false)
 	defer func() {
 		a.pending.Add(-1)
 		a.lastActive.Store(time.Now().UnixNano())

@@ -21,6 +21,13 @@ type Config struct {
 	MaxLive     int           // 10,000: beyond it the least recently used idle object is evicted
 	MaxQueue    int           // 1,000: events queued per object before callers get overload errors
 	Logger      *slog.Logger  // slog.Default()
+	// StorageIdleTimeout, if longer than IdleTimeout, keeps an evicted
+	// object's database open until the object has had no event for this
+	// long: its instance leaves at IdleTimeout (the next event constructs
+	// it again, as after any eviction) but the next event need not open
+	// the database again. Objects resting so count against MaxLive. Zero:
+	// the database closes with the instance.
+	StorageIdleTimeout time.Duration
 	// Alarms is told of alarms before the turns that set them commit (see
 	// den.AlarmScheduler); nil stores alarms without scheduling them.
 	Alarms den.AlarmScheduler
@@ -351,7 +358,8 @@ func (h *Host) evictionCandidate(scan int) *actor {
 	return oldest
 }
 
-// janitor evicts objects idle for longer than the idle timeout.
+// janitor evicts objects idle for longer than the idle timeout: their
+// instances, and their databases after StorageIdleTimeout.
 func (h *Host) janitor() {
 	period := max(h.cfg.IdleTimeout/4, time.Millisecond)
 	tick := time.NewTicker(period)
@@ -361,11 +369,18 @@ func (h *Host) janitor() {
 		case <-h.ctx.Done():
 			return
 		case now := <-tick.C:
-			cutoff := now.Add(-h.cfg.IdleTimeout).UnixNano()
+			rest := now.Add(-h.cfg.IdleTimeout).UnixNano()
+			stop := now.Add(-max(h.cfg.IdleTimeout, h.cfg.StorageIdleTimeout)).UnixNano()
 			h.mu.Lock()
 			for _, a := range h.actors {
-				if a.idle() && a.lastActive.Load() <= cutoff {
+				if !a.idle() {
+					continue
+				}
+				switch last := a.lastActive.Load(); {
+				case last <= stop:
 					a.requestStop()
+				case last <= rest && !a.resting.Load():
+					a.requestRest()
 				}
 			}
 			h.mu.Unlock()

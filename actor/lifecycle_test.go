@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/den-run/den"
 	"github.com/den-run/den/actor"
+	"github.com/den-run/den/sqlite"
 )
 
 func TestIdleObjectsAreEvictedAndComeBack(t *testing.T) {
@@ -302,4 +304,50 @@ func TestSyncWaitsForDurability(t *testing.T) {
 	if v := <-reply; v != 2 {
 		t.Fatalf("AddSynced = %d", v)
 	}
+}
+
+// openCounter is a den.Store that counts the databases it opens.
+type openCounter struct {
+	den.Store
+	opens atomic.Int32
+}
+
+func (s *openCounter) Open(ctx context.Context, class string, id den.ID) (den.Database, error) {
+	s.opens.Add(1)
+	return s.Store.Open(ctx, class, id)
+}
+
+// With StorageIdleTimeout, an idle object's instance leaves at IdleTimeout
+// (the next event constructs it again) and its database stays open until
+// StorageIdleTimeout.
+func TestIdleObjectsRestWithTheirDatabaseOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &openCounter{Store: sqlite.NewStore(t.TempDir())}
+		w := newWorld(t, actor.Config{Store: store, IdleTimeout: 10 * time.Second, StorageIdleTimeout: time.Minute})
+		call[int](t, w, "r", "Add", 5)
+		time.Sleep(15 * time.Second)
+		synctest.Wait()
+		if got := call[int](t, w, "r", "Add", 1); got != 6 {
+			t.Fatalf("count after the instance rested = %d, want 6", got)
+		}
+		if b, o := w.built.Load(), store.opens.Load(); b != 2 || o != 1 {
+			t.Fatalf("after resting: %d constructions, %d opens; want 2 and 1", b, o)
+		}
+		time.Sleep(15 * time.Second) // rests again
+		synctest.Wait()
+		if w.host.Live() != 1 {
+			t.Fatal("the database closed before StorageIdleTimeout")
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if w.host.Live() != 0 {
+			t.Fatalf("live = %d after StorageIdleTimeout", w.host.Live())
+		}
+		if got := call[int](t, w, "r", "Add", 1); got != 7 {
+			t.Fatalf("count after eviction = %d, want 7", got)
+		}
+		if b, o := w.built.Load(), store.opens.Load(); b != 3 || o != 2 {
+			t.Fatalf("after eviction: %d constructions, %d opens; want 3 and 2", b, o)
+		}
+	})
 }

@@ -87,6 +87,7 @@ var settings = []setting{
 	{"admin-token", "DEN_ADMIN_TOKEN", "TOKEN", "", "operator API bearer token; default: generated into DATA/admin.token"},
 	{"max-db-size", "DEN_MAX_DB_SIZE", "SIZE", "10GB", "largest database of one object, such as 500MB or 10GB"},
 	{"idle-timeout", "DEN_IDLE_TIMEOUT", "DURATION", DefaultIdleTimeout.String(), "evict an object from memory after this long without events"},
+	{"storage-idle-timeout", "DEN_STORAGE_IDLE_TIMEOUT", "DURATION", DefaultStorageIdleTimeout.String(), "keep an evicted object's database open until it has had no events for this long, so its next event skips opening it; 0 closes it at --idle-timeout"},
 	{"log-level", "DEN_LOG_LEVEL", "LEVEL", "info", "debug, info, warn or error"},
 	{"log-format", "DEN_LOG_FORMAT", "FORMAT", "text", "text or json"},
 	{"max-live", "DEN_MAX_LIVE", "N", strconv.Itoa(DefaultMaxLive), "most objects kept in memory at once"},
@@ -180,6 +181,14 @@ func parse(app App, args []string, getenv func(string) string, stderr io.Writer)
 		return Config{}, bad(v, source, "a positive duration such as 10s or 1m30s")
 	}
 	cfg.IdleTimeout = d
+	v, source = lookup("storage-idle-timeout")
+	if d, err = time.ParseDuration(v); err != nil || d < 0 {
+		return Config{}, bad(v, source, "a duration such as 1m, or 0")
+	}
+	cfg.StorageIdleTimeout = d
+	if d == 0 {
+		cfg.StorageIdleTimeout = CloseWithInstance
+	}
 	v, source = lookup("max-live")
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {

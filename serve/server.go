@@ -29,7 +29,13 @@ const (
 	DefaultAddr        = gateway.DefaultAddr
 	DefaultData        = "./.den"
 	DefaultIdleTimeout = 10 * time.Second
-	DefaultMaxLive     = 10_000
+	// DefaultStorageIdleTimeout is how long an evicted object's database
+	// stays open (Config.StorageIdleTimeout).
+	DefaultStorageIdleTimeout = time.Minute
+	// CloseWithInstance as Config.StorageIdleTimeout closes an object's
+	// database when its instance is evicted.
+	CloseWithInstance time.Duration = -1
+	DefaultMaxLive                  = 10_000
 	// ShutdownTimeout bounds the drain after SIGINT or SIGTERM.
 	ShutdownTimeout = 30 * time.Second
 )
@@ -45,6 +51,13 @@ type Config struct {
 	// IdleTimeout is how long an object stays in memory without events,
 	// DefaultIdleTimeout when zero.
 	IdleTimeout time.Duration
+	// StorageIdleTimeout keeps the database of an object evicted at
+	// IdleTimeout open until the object has had no event for this long
+	// (DefaultStorageIdleTimeout when zero; CloseWithInstance for none):
+	// the next event constructs the instance again, as after any eviction,
+	// but need not open and read the database again. Such objects count
+	// against MaxLive.
+	StorageIdleTimeout time.Duration
 	// MaxLive caps the objects in memory, DefaultMaxLive when zero.
 	MaxLive int
 	// MaxDatabaseBytes caps each object's database,
@@ -125,6 +138,9 @@ func New(app App, cfg Config) *Server {
 	}
 	if cfg.MaxLive == 0 {
 		cfg.MaxLive = DefaultMaxLive
+	}
+	if cfg.StorageIdleTimeout == 0 {
+		cfg.StorageIdleTimeout = DefaultStorageIdleTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -257,11 +273,13 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Committer:   committer,
 		IdleTimeout: s.cfg.IdleTimeout,
 		MaxLive:     maxLive,
-		Logger:      s.log,
-		Alarms:      alarms,
-		Observer:    see.observer(),
-		OnWiped:     wipeHistory(history),
-		Hub:         sockets,
+		// CloseWithInstance is negative: the host then closes at IdleTimeout.
+		StorageIdleTimeout: max(s.cfg.StorageIdleTimeout, 0),
+		Logger:             s.log,
+		Alarms:             alarms,
+		Observer:           see.observer(),
+		OnWiped:            wipeHistory(history),
+		Hub:                sockets,
 	}, s.app.Classes...)
 	namespaces := make([]*den.Namespace, len(bindings))
 	for i, b := range bindings {
