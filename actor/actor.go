@@ -33,7 +33,7 @@ type actor struct {
 	lastActive    atomic.Int64 // unix nanoseconds when the last turn ended
 	stopRequested atomic.Bool
 	restRequested atomic.Bool               // drop the instance, keep the database (Config.StorageIdleTimeout)
-	resting       atomic.Bool               // set by run when it dropped the instance; cleared by the next event
+	resting       atomic.Bool               // the instance left, the database is open: changed by run under h.mu (Host.setResting)
 	failed        atomic.Pointer[den.Error] // set when a commit could not be made durable
 
 	// owned by run
@@ -150,7 +150,7 @@ func (h *Host) isClosing() bool {
 // observable, except in time.
 func (a *actor) rest() {
 	a.dropInstance()
-	a.resting.Store(true)
+	a.h.setResting(a, true)
 }
 
 // dropInstance lets the instance go: its state reads as dead to anything
@@ -211,7 +211,9 @@ func (a *actor) handle(ev *event) {
 			a.busyFrom = start.UnixNano()
 		}
 	}
-	a.resting.Store(false)
+	if a.resting.Load() {
+		a.h.setResting(a, false)
+	}
 	defer func() {
 		a.pending.Add(-1)
 		a.lastActive.Store(time.Now().UnixNano())

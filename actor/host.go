@@ -62,6 +62,7 @@ type Host struct {
 	mu       sync.Mutex // protects following fields
 	actors   map[key]*actor
 	clock    uint64 // counts events enqueued; an actor's used is its last
+	resting  int    // actors whose instance left and whose database is open
 	retiring map[key]chan struct{}
 	opened   bool
 	closing  bool
@@ -176,11 +177,38 @@ func (h *Host) checkDrained() {
 	}
 }
 
-// Live returns the number of objects in memory.
+// Live returns the number of objects in memory with an instance.
 func (h *Host) Live() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.actors)
+	return len(h.actors) - h.resting
+}
+
+// Resting returns the number of objects whose instance was evicted and
+// whose database is still open (Config.StorageIdleTimeout).
+func (h *Host) Resting() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.resting
+}
+
+// setResting marks a as resting or not, keeping h.resting. Only a's
+// goroutine sets it; the host reads it under h.mu.
+func (h *Host) setResting(a *actor, resting bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.markResting(a, resting)
+}
+
+// markResting is setResting with h.mu held.
+func (h *Host) markResting(a *actor, resting bool) {
+	if a.resting.Swap(resting) != resting {
+		if resting {
+			h.resting++
+		} else {
+			h.resting--
+		}
+	}
 }
 
 // Fetch delivers req to the object's ServeHTTP.
@@ -398,6 +426,7 @@ func (h *Host) remove(a *actor) bool {
 	}
 	if h.actors[a.key] == a {
 		delete(h.actors, a.key)
+		h.markResting(a, false)
 	}
 	h.retiring[a.key] = a.done
 	h.checkDrained()

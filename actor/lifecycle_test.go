@@ -335,13 +335,16 @@ func TestIdleObjectsRestWithTheirDatabaseOpen(t *testing.T) {
 		}
 		time.Sleep(15 * time.Second) // rests again
 		synctest.Wait()
-		if w.host.Live() != 1 {
-			t.Fatal("the database closed before StorageIdleTimeout")
+		if l, r := w.host.Live(), w.host.Resting(); l != 0 || r != 1 {
+			t.Fatalf("resting: live %d, resting %d; want 0 and 1", l, r)
+		}
+		if w.host.IsLive("Probe", w.ns.IDFromName("r")) {
+			t.Error("IsLive reports a resting object")
 		}
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		if w.host.Live() != 0 {
-			t.Fatalf("live = %d after StorageIdleTimeout", w.host.Live())
+		if l, r := w.host.Live(), w.host.Resting(); l != 0 || r != 0 {
+			t.Fatalf("after StorageIdleTimeout: live %d, resting %d", l, r)
 		}
 		if got := call[int](t, w, "r", "Add", 1); got != 7 {
 			t.Fatalf("count after eviction = %d, want 7", got)

@@ -123,10 +123,11 @@ func (h *Host) Queued() int {
 	return int(n)
 }
 
-// IsLive reports whether the object id of class is in memory.
+// IsLive reports whether the object id of class is in memory with an
+// instance (not resting: see Config.StorageIdleTimeout).
 func (h *Host) IsLive(class string, id den.ID) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, ok := h.actors[key{class: class, id: id.Bytes()}]
-	return ok
+	a := h.actors[key{class: class, id: id.Bytes()}]
+	return a != nil && !a.resting.Load()
 }

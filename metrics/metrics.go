@@ -20,7 +20,8 @@ type AlarmCounts struct {
 
 // Sources are read at every scrape. Nil fields export nothing.
 type Sources struct {
-	Live        func() int              // objects in memory
+	Live        func() int              // objects in memory with an instance
+	Resting     func() int              // objects whose instance left and whose database is open
 	Queued      func() int              // events queued for live objects
 	StoredBytes func() map[string]int64 // database bytes by namespace (binding)
 	Alarms      func() AlarmCounts
@@ -111,7 +112,8 @@ func New(src Sources) *Metrics {
 			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(f()) }))
 		}
 	}
-	gauge("den_live_objects", "Objects in memory.", src.Live)
+	gauge("den_live_objects", "Objects in memory with an instance.", src.Live)
+	gauge("den_resting_objects", "Objects whose instance was evicted and whose database is still open (--storage-idle-timeout).", src.Resting)
 	gauge("den_queued_events", "Events queued for live objects and not yet handled (queue depth).", src.Queued)
 	if src.StoredBytes != nil {
 		m.reg.MustRegister(&storedCollector{f: src.StoredBytes, desc: prometheus.NewDesc("den_stored_bytes", "Bytes the objects' databases hold, by namespace, as last sampled.", ns, nil)})

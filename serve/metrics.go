@@ -46,6 +46,7 @@ func openSee(ctx context.Context, data, objects string, s *Server) (*see, error)
 	}
 	v.metrics = metrics.New(metrics.Sources{
 		Live:        v.live,
+		Resting:     v.resting,
 		Queued:      v.queued,
 		StoredBytes: v.storedBytes,
 		Alarms:      v.alarmCounts,
@@ -69,6 +70,13 @@ func (v *see) parts() (*actor.Host, *alarm.Runner, *alarm.Index, *den.Env) {
 func (v *see) live() int {
 	if h, _, _, _ := v.parts(); h != nil {
 		return h.Live()
+	}
+	return 0
+}
+
+func (v *see) resting() int {
+	if h, _, _, _ := v.parts(); h != nil {
+		return h.Resting()
 	}
 	return 0
 }

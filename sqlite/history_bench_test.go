@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/den-run/den"
+	"github.com/den-run/den/pitr"
 	dsqlite "github.com/den-run/den/sqlite"
 )
 
@@ -148,4 +149,31 @@ func BenchmarkRestore(b *testing.B) {
 	}
 	b.StopTimer()
 	must(b, db.Close())
+}
+
+// BenchmarkFirstCloseWithHistory creates an object's database with history,
+// writes one key and closes it: the first close writes the history's first
+// pair (lazily). Syncs do nothing: the CPU of the path, not the disk.
+func BenchmarkFirstCloseWithHistory(b *testing.B) {
+	dir := b.TempDir()
+	nosync := func(string) error { return nil }
+	a := pitr.New(filepath.Join(dir, "history"), pitr.Options{SyncFile: nosync})
+	s := dsqlite.NewStoreWithOptions(filepath.Join(dir, "objects"), dsqlite.Options{
+		History:  func(class string, id den.ID) dsqlite.Log { return a.Open(class, id) },
+		SyncFile: nosync,
+	})
+	i := 0
+	for b.Loop() {
+		db, err := s.Open(b.Context(), class, testID(fmt.Sprint("new-", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+		must(b, db.Begin())
+		must(b, db.Put("k", []byte("v")))
+		if _, err := db.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		must(b, db.Close())
+	}
 }
