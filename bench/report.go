@@ -107,7 +107,9 @@ func (rep Report) Markdown(w io.Writer) {
 - variant kv: read the count, add one, write it back (Den: examples/counter; workerd:
   ctx.storage.get/put); sql: one INSERT … ON CONFLICT DO UPDATE … RETURNING (Den: bench/app;
   workerd: ctx.storage.sql.exec). Both runtimes keep every object in its own SQLite database
-  and answer only once the write is durable (fsynced).
+  and answer only once the write is durable (fsynced). Both evict an object's instance after
+  10 s without events; Den keeps its database open for a minute more (--storage-idle-timeout),
+  within its live-object cap, which the open-file limit sets (2 files per object).
 - runtime Go net/http: a handler that writes "1" and touches no storage, this machine's ceiling.
 - requests: responses completed; p50, p99: wrk's latency percentiles; peak RSS: the server
   process's VmHWM at the end of the cell (a fresh process per cell); errors: responses with a
