@@ -419,7 +419,7 @@ func (l *Log) Empty() bool { return len(l.bases) == 0 }
 // Archive to the history, and makes them durable. The caller must have made
 // the WAL durable first, so that the history never holds a transaction a
 // crash could take back from the database.
-func (l *Log) Archive() error { return l.archive(true) }
+func (l *Log) Archive() error { return l.archive(true, -1) }
 
 // ArchiveKept appends the transactions committed since the last Archive, as
 // Archive does, but leaves the append to the page cache: for a database that
@@ -428,14 +428,31 @@ func (l *Log) Archive() error { return l.archive(true) }
 // resumes after the last record that survived and reads the rest from the
 // WAL (dating them by its modification time). An object's first pair is
 // written lazily too (see lazy.go).
-func (l *Log) ArchiveKept() error { return l.archive(false) }
+func (l *Log) ArchiveKept() error { return l.archive(false, -1) }
 
-func (l *Log) archive(durable bool) error {
+// ArchiveDurable appends, as ArchiveKept does (no sync), the transactions
+// whose commit frames end at or before end in the WAL: the caller knows that
+// much of the WAL is durable. A live object archives so in steps, so that
+// the checkpoint need not archive the whole WAL at once while its turns
+// wait; the checkpoint's Archive then syncs the log, steps included.
+func (l *Log) ArchiveDurable(end int64) error { return l.archive(false, end) }
+
+// archive appends the pending transactions, those that end at or before
+// limit if limit is not negative, and syncs the log if durable.
+func (l *Log) archive(durable bool, limit int64) error {
 	defer l.closeFiles()
 	if err := l.catchUp(); err != nil {
 		return err
 	}
-	if len(l.pending) == 0 && l.rebase == nil {
+	n := len(l.pending)
+	if limit >= 0 {
+		n = 0
+		for n < len(l.pending) && l.pending[n].walEnd <= limit {
+			n++
+		}
+	}
+	batch := l.pending[:n]
+	if len(batch) == 0 && l.rebase == nil {
 		if durable && l.lazy {
 			return l.makeDurable()
 		}
@@ -451,13 +468,13 @@ func (l *Log) archive(durable bool) error {
 			return err
 		}
 	}
-	if len(l.pending) == 0 {
+	if len(batch) == 0 {
 		return nil
 	}
 	fs := l.hdr.frameSize()
 	// The transactions' frames are contiguous in the WAL: read them at once.
-	first := l.pending[0].start
-	size := int(l.pending[len(l.pending)-1].walEnd - first)
+	first, end := batch[0].start, batch[len(batch)-1].walEnd
+	size := int(end - first)
 	frames := l.win.view(first, size)
 	if frames == nil {
 		frames = make([]byte, size)
@@ -465,7 +482,7 @@ func (l *Log) archive(durable bool) error {
 			return fmt.Errorf("history: read WAL: %w", err)
 		}
 	}
-	if err := l.indexWAL(first); err != nil {
+	if err := l.indexWAL(first, end); err != nil {
 		return err
 	}
 	ps := int64(l.pageSize)
@@ -479,8 +496,8 @@ func (l *Log) archive(durable bool) error {
 	dbPages /= ps
 	base := make([]byte, ps)
 	out := make([]byte, 0, len(frames)/8+txHeaderSize+footerSize)
-	sizes := make([]int64, len(l.pending))
-	for i, p := range l.pending {
+	sizes := make([]int64, len(batch))
+	for i, p := range batch {
 		n := int((p.walEnd - p.start) / fs)
 		start := len(out)
 		out = p.appendHeader(out, n, 0)
@@ -524,7 +541,7 @@ func (l *Log) archive(durable bool) error {
 	}
 	last := l.bases[len(l.bases)-1]
 	off := l.curSize
-	for i, p := range l.pending {
+	for i, p := range batch {
 		n := int((p.walEnd - p.start) / fs)
 		if idx, ok := l.index[last]; ok {
 			l.index[last] = append(idx, txRecord{txInfo: p.txInfo, off: off, frames: n, payload: sizes[i] - txHeaderSize - footerSize, compact: true})
@@ -533,8 +550,8 @@ func (l *Log) archive(durable bool) error {
 	}
 	l.curSize += int64(len(out))
 	l.sinceSnap += int64(len(out))
-	l.last = l.pending[len(l.pending)-1].txInfo
-	l.pending = l.pending[:0]
+	l.last = batch[len(batch)-1].txInfo
+	l.pending = append(l.pending[:0], l.pending[n:]...)
 	return nil
 }
 
@@ -577,8 +594,9 @@ func (l *Log) closeFiles() {
 
 // indexWAL notes where in the WAL each page's latest frame before first
 // is, reading the frame headers the index lacks (on the first archive after
-// the database opened with a WAL archived in part).
-func (l *Log) indexWAL(first int64) error {
+// the database opened with a WAL archived in part), and marks the frames up
+// to end as indexed (the archive records them as it goes).
+func (l *Log) indexWAL(first, end int64) error {
 	if l.walPages == nil {
 		l.walPages = map[uint32]int64{}
 	}
@@ -604,7 +622,7 @@ func (l *Log) indexWAL(first int64) error {
 		}
 		off += n * fs
 	}
-	l.walIndexed = l.pending[len(l.pending)-1].walEnd
+	l.walIndexed = end
 	return nil
 }
 

@@ -150,3 +150,55 @@ func TestHistoryCheckpointReadsTheWALOnce(t *testing.T) {
 		t.Errorf("closing with a checkpoint of %d frames took %d reads", frames, n)
 	}
 }
+
+// logBytes returns the bytes of the history's logs under dir.
+func logBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(dir, "history", class, "*", "*", "*", "*.log"))
+	var n int64
+	for _, l := range logs {
+		n += fileSize(t, l)
+	}
+	return n
+}
+
+// A live object archives the WAL that barriers made durable in steps, before
+// any checkpoint; every state stays restorable, through a crash too.
+func TestHistoryArchivesDurableWALInSteps(t *testing.T) {
+	const ckpt = 256 << 10 // steps of 32 KiB
+	dir := t.TempDir()
+	s, _ := historyStore(dir, ckpt)
+	db := openHistory(t, s, "x")
+	var marks, states []string
+	step := func(i int) {
+		turn(t, db, func() { // turn syncs: a barrier's Synced
+			must(t, db.Put(fmt.Sprintf("k%d", i%5), []byte(strings.Repeat(fmt.Sprint(i%10), 5000))))
+		})
+		marks = append(marks, bookmark(t, db))
+		states = append(states, state(t, db))
+	}
+	for i := range 12 { // about 100 KiB of WAL: no checkpoint yet
+		step(i)
+	}
+	if n := fileSize(t, walPath(t, dir)); n >= ckpt {
+		t.Fatalf("the WAL holds %d bytes: a checkpoint may have run", n)
+	}
+	if n := logBytes(t, dir); n < 32<<10/8 {
+		t.Fatalf("the history holds %d bytes of logs before any checkpoint: nothing was archived in steps", n)
+	}
+	crash := t.TempDir()
+	copyTree(t, dir, crash)
+	for i := 12; i < 60; i++ { // past a checkpoint or two
+		step(i)
+	}
+	checkImages(t, db, marks, states)
+	must(t, db.Close())
+
+	s2, _ := historyStore(crash, ckpt)
+	db2 := openHistory(t, s2, "x")
+	if got := state(t, db2); got != states[11] {
+		t.Fatalf("after a crash: %s, want %s", got, states[11])
+	}
+	checkImages(t, db2, marks[:12], states[:12])
+	must(t, db2.Close())
+}

@@ -21,6 +21,8 @@ import (
 //   - CommittedFrames after every COMMIT that wrote (SQLite's WAL hook
 //     gives the WAL's frame count), or Committed, which reads the WAL, after
 //     a write the hook does not see (a backup) and before any lookup;
+//   - ArchiveDurable, now and then, for the part of the WAL that barriers
+//     made durable, so that a checkpoint has less left to archive;
 //   - Archive before every checkpoint, once the WAL is durable, and
 //     Checkpointed after it;
 //   - Close when the database closes.
@@ -34,6 +36,7 @@ type Log interface {
 	WALSize() int64
 	Archive() error
 	ArchiveKept() error
+	ArchiveDurable(end int64) error
 	Checkpointed() error
 	Empty() bool
 	Current() (den.Bookmark, error)
@@ -61,10 +64,26 @@ type history struct {
 	broken     bool  // a history call failed: stop feeding it
 	seenWAL    int64 // WALSize at the last noteWAL
 	restarted  bool  // a RESTART checkpoint left the WAL file larger than the WAL
+	// For archiving in steps: each commit's sync token and the WAL's end
+	// after it, until a barrier made it durable; and how far the WAL is
+	// archived.
+	ends     []walEnd
+	archived int64
 
 	tls    *libc.TLS // the connection's, for the WAL hook
 	frames uintptr   // C memory the WAL hook writes: the WAL's frames after a commit; 0 without a hook
 }
+
+// walEnd is where the WAL ended after the commit of a sync token.
+type walEnd struct {
+	token uint64
+	end   int64
+}
+
+// archiveStep is how much durable, unarchived WAL makes a commit archive
+// it (ArchiveDurable): an eighth of the checkpoint size, so a checkpoint
+// archives at most about that much while the object's turns wait.
+func (h *history) archiveStep() int64 { return h.checkpoint / 8 }
 
 // walHook is SQLite's WAL hook: after every commit that wrote, it stores the
 // WAL's frame count where arg points. An object's database has one WAL
@@ -154,10 +173,35 @@ func (d *DB) afterCommit() error {
 	if err != nil {
 		return den.Errorf(den.EINTERNAL, "commit: history: %w", err)
 	}
-	d.noteWAL()
+	if d.noteWAL() {
+		h.ends = append(h.ends, walEnd{d.writeSeq.Load(), h.log.WALSize()})
+	}
 	if h.log.WALSize() >= h.checkpoint {
 		return d.checkpoint("RESTART")
 	}
+	return d.archiveDurable()
+}
+
+// archiveDurable archives the WAL that barriers made durable, if it is at
+// least a step past what is archived. The WAL stays the durable copy of
+// those transactions, so the append is not synced (the checkpoint's Archive
+// syncs it).
+func (d *DB) archiveDurable() error {
+	h := d.hist
+	durable, end, i := d.durableSeq.Load(), int64(-1), 0
+	for ; i < len(h.ends) && h.ends[i].token <= durable; i++ {
+		end = h.ends[i].end
+	}
+	if i > 0 {
+		h.ends = append(h.ends[:0], h.ends[i:]...)
+	}
+	if end < 0 || end-h.archived < h.archiveStep() {
+		return nil
+	}
+	if err := h.log.ArchiveDurable(end); err != nil {
+		return den.Errorf(den.EINTERNAL, "commit: history: %w", err)
+	}
+	h.archived = end
 	return nil
 }
 
@@ -193,17 +237,21 @@ func (d *DB) checkpoint(mode string) error {
 		return den.Errorf(den.EINTERNAL, "checkpoint: history: %w", err)
 	}
 	h.restarted = mode == "RESTART"
+	h.ends, h.archived = h.ends[:0], 0 // offsets in a WAL that starts again
 	return nil
 }
 
 // noteWAL counts a change of the WAL since the last call (a commit that
-// wrote, or a checkpoint) as a write for Sync's bookkeeping.
-func (d *DB) noteWAL() {
+// wrote, or a checkpoint) as a write for Sync's bookkeeping, and reports
+// whether there was one.
+func (d *DB) noteWAL() bool {
 	h := d.hist
 	if n := h.log.WALSize(); n != h.seenWAL {
 		h.seenWAL = n
 		d.writeSeq.Add(1)
+		return true
 	}
+	return false
 }
 
 // closeHistory runs before the connection closes, in place of Close's own
