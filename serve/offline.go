@@ -284,7 +284,41 @@ func (d *Data) listObjects(w http.ResponseWriter, r *http.Request) {
 		page.Objects = append(page.Objects, d.fileInfo(id, path))
 		return true
 	})
+	ids := make([]string, len(page.Objects))
+	for i, o := range page.Objects {
+		ids[i] = o.ID
+	}
+	names := d.catalogNames(r.Context(), ns.Class(), ids...)
+	for i := range page.Objects {
+		page.Objects[i].Name = names[page.Objects[i].ID]
+	}
 	writeJSON(w, page)
+}
+
+// catalogNames returns the names of the objects ids (hex) as the usage
+// meter's catalog holds them: the names the server saw them reached by.
+// Without a catalog it finds none.
+func (d *Data) catalogNames(ctx context.Context, class string, ids ...string) map[string]string {
+	names := map[string]string{}
+	path := filepath.Join(d.dir, UsageFile)
+	if _, err := os.Stat(path); err != nil {
+		return names
+	}
+	m := metering.New(metering.Config{Path: path, Logger: slog.New(slog.DiscardHandler)})
+	if err := m.Open(ctx); err != nil {
+		return names
+	}
+	defer m.Close()
+	for _, id := range ids {
+		var key [32]byte
+		if b, err := hex.DecodeString(id); err == nil && len(b) == len(key) {
+			copy(key[:], b)
+			if o, ok, err := m.Lookup(ctx, class, key); err == nil && ok && o.Name != "" {
+				names[id] = o.Name
+			}
+		}
+	}
+	return names
 }
 
 // fileInfo describes an object from its files.
@@ -321,6 +355,9 @@ func (d *Data) showObject(w http.ResponseWriter, r *http.Request) {
 	}
 	info := d.fileInfo(id.String(), d.store.Path(ns.Class(), id))
 	info.Name = id.Name()
+	if info.Name == "" {
+		info.Name = d.catalogNames(r.Context(), ns.Class(), id.String())[id.String()]
+	}
 	_, err = d.host.Run(r.Context(), ns, id, true, func(ctx context.Context, _ any, st den.State) ([]byte, error) {
 		at, ok, err := st.Storage().GetAlarm()
 		if ok {

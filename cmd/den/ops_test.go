@@ -100,6 +100,13 @@ func TestOfflineOperations(t *testing.T) {
 	if len(page.Objects) != 2 {
 		t.Errorf("objects: %+v", page)
 	}
+	named := map[string]bool{}
+	for _, o := range page.Objects {
+		named[o.Name] = true
+	}
+	if !named["ann"] || !named["bob"] {
+		t.Errorf("objects: %+v, want the names the server saw (ann, bob), from its catalog", page)
+	}
 	if out := ok(t, "show", data, "NOTES", "name:ann"); !strings.Contains(out, "history:") || !strings.Contains(out, "size:") || strings.Contains(out, "history:     none") {
 		t.Errorf("show:\n%s", out)
 	}
