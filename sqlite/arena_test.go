@@ -8,16 +8,16 @@ import (
 	lib "modernc.org/sqlite/lib"
 )
 
-// Page-cache entries, the WAL-index page and the lookaside buffer get
-// blocks of their own size from the arenas, and a freed block serves the
-// next request of its class.
+// Page-cache entries, the WAL-index page, the lookaside buffer and small
+// blocks get blocks of their own size (to 16 or 64 bytes) from the arenas,
+// with no header, and a freed block serves the next request of its class.
 func TestArenaBlocksFitTheirRequest(t *testing.T) {
 	if arenas.base == 0 {
 		t.Skip("no arenas on this system")
 	}
 	tls := libc.NewTLS()
 	defer tls.Close()
-	for _, n := range []int32{4368, 32 << 10, 14400, 36888, 2048, 1025, 64 << 10} {
+	for _, n := range []int32{4368, 32 << 10, 14400, 36888, 2048, 1025, 64 << 10, 1, 100, 1024} {
 		p := lib.Xsqlite3_malloc(tls, n)
 		if p == 0 {
 			t.Fatalf("sqlite3_malloc(%d) failed", n)
@@ -25,8 +25,12 @@ func TestArenaBlocksFitTheirRequest(t *testing.T) {
 		if !arenas.owns(p) {
 			t.Errorf("sqlite3_malloc(%d) is not an arena block", n)
 		}
-		if got := lib.Xsqlite3_msize(tls, p); got < uint64(n) || got >= uint64(n)+arenaGrain {
-			t.Errorf("sqlite3_msize of a %d-byte request = %d, want [%d, %d)", n, got, n, n+arenaGrain)
+		grain := uint64(arenaGrain)
+		if n <= arenaSmall {
+			grain = 16
+		}
+		if got := lib.Xsqlite3_msize(tls, p); got < uint64(n) || got >= uint64(n)+grain {
+			t.Errorf("sqlite3_msize of a %d-byte request = %d, want [%d, %d)", n, got, n, uint64(n)+grain)
 		}
 		lib.Xsqlite3_free(tls, p)
 		if q := lib.Xsqlite3_malloc(tls, n); q != p {
@@ -36,13 +40,11 @@ func TestArenaBlocksFitTheirRequest(t *testing.T) {
 			lib.Xsqlite3_free(tls, q)
 		}
 	}
-	for _, n := range []int32{1024, 64<<10 + 1} {
-		p := lib.Xsqlite3_malloc(tls, n)
-		if arenas.owns(p) {
-			t.Errorf("sqlite3_malloc(%d) came from an arena; arenas serve %d to %d bytes", n, arenaMin+1, arenaMax)
-		}
-		lib.Xsqlite3_free(tls, p)
+	p := lib.Xsqlite3_malloc(tls, arenaMax+1)
+	if arenas.owns(p) {
+		t.Errorf("sqlite3_malloc(%d) came from an arena; arenas serve up to %d bytes", arenaMax+1, arenaMax)
 	}
+	lib.Xsqlite3_free(tls, p)
 }
 
 // Once the free blocks hold arenaKeep bytes, a freed block's pages go back

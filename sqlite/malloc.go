@@ -65,7 +65,7 @@ func memMalloc(tls *libc.TLS, n int32) uintptr {
 	if c := arenaClass(int64(n)); c > 0 && arenas.base != 0 {
 		fb.Lock()
 		if p := arenas.alloc(c); p != 0 {
-			fb.inUse += int64(c) * arenaGrain
+			fb.inUse += classSize(c)
 			fb.Unlock()
 			return p
 		}
@@ -261,7 +261,7 @@ func memSize(tls *libc.TLS, p uintptr) int32 { return int32(memSizeOf(p)) }
 // memSizeOf returns the usable bytes of block p.
 func memSizeOf(p uintptr) int64 {
 	if arenas.owns(p) {
-		return int64(arenas.classOf(p)) * arenaGrain
+		return classSize(arenas.classOf(p))
 	}
 	return *(*int64)(cmem(p - headerLen))
 }
@@ -269,7 +269,7 @@ func memSizeOf(p uintptr) int64 {
 // blockBytes returns the bytes block p takes, its header included.
 func blockBytes(p uintptr) int64 {
 	if arenas.owns(p) {
-		return int64(arenas.classOf(p)) * arenaGrain
+		return classSize(arenas.classOf(p))
 	}
 	return *(*int64)(cmem(p - headerLen)) + headerLen
 }
