@@ -10,7 +10,9 @@ import (
 	lib "modernc.org/sqlite/lib"
 )
 
-// SQLite's memory methods, installed with SQLITE_CONFIG_MALLOC: blocks from
+// SQLite's memory methods, installed with SQLITE_CONFIG_MALLOC. Requests up
+// to arenaMax come from Den's arenas (arena.go). Larger ones, and all of
+// them if the arenas' address range could not be reserved: blocks from
 // modernc's allocator with an 8-byte size header, as its defaults, kept on
 // free lists when freed instead of going back. modernc's allocator unmaps a
 // 64 KiB slab page the moment its last slot is freed and maps every block
@@ -32,7 +34,8 @@ const (
 )
 
 // freeBlocks protects the free lists: slab-sized blocks by size class, and
-// larger blocks by size; and the blocks held back from them (see holdBlock).
+// larger blocks by size; the arenas (arena.go); and the blocks held back
+// from either (see holdBlock).
 var freeBlocks freeList
 
 type freeList struct {
