@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -143,25 +144,43 @@ func cpuTime() time.Duration {
 }
 
 // profileWindow writes a CPU profile of what runs until the function it
-// returns is called to the file named by DEN_BENCH_CPUPROFILE, if set: the
+// returns is called to the file named by DEN_BENCH_CPUPROFILE, and an
+// execution trace to the file named by DEN_BENCH_TRACE, if set: the
 // deliveries alone, without the setup before them.
 func profileWindow(b *testing.B) (stop func()) {
-	path := os.Getenv("DEN_BENCH_CPUPROFILE")
-	if path == "" {
-		return func() {}
+	var stops []func()
+	if path := os.Getenv("DEN_BENCH_CPUPROFILE"); path != "" {
+		f := createProfile(b, path)
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, func() { pprof.StopCPUProfile(); closeProfile(b, f) })
 	}
+	if path := os.Getenv("DEN_BENCH_TRACE"); path != "" {
+		f := createProfile(b, path)
+		if err := trace.Start(f); err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, func() { trace.Stop(); closeProfile(b, f) })
+	}
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+}
+
+func createProfile(b *testing.B, path string) *os.File {
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			b.Error(err)
-		}
+	return f
+}
+
+func closeProfile(b *testing.B, f *os.File) {
+	if err := f.Close(); err != nil {
+		b.Error(err)
 	}
 }
 

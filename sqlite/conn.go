@@ -74,13 +74,72 @@ func openConn(path string) (*sqlite.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t := cStacks.take(); t != nil {
+		setConnTLS(conn, t).Close() // the stack the open itself used
+	}
 	conn.SetBusyTimeout(BusyTimeout)
 	return conn, nil
+}
+
+// cStacks keeps the C stacks (modernc's thread states) of closed
+// connections for the next ones.
+//
+// modernc runs C code on a stack of its own per thread state, one block
+// per call depth, each allocated from its allocator when first reached and
+// freed when the state is closed; zombiezen gives every connection a new
+// state and closes it with the connection. An activation therefore
+// allocated a C stack block by block (the parser's frame alone is 2.5 KB)
+// and an eviction freed it, and with thousands of connections opening and
+// closing, modernc unmapped the emptied pages and mapped fresh ones, which
+// the parser then faulted in: about a tenth of the CPU of delivering
+// alarms to 10,000 evicted objects. A connection now takes a kept state
+// after it opens, and gives its state back when it closes.
+var cStacks tlsPool
+
+// tlsPoolMax is how many thread states cStacks keeps; beyond it, a closing
+// connection's state is freed.
+const tlsPoolMax = 256
+
+// tlsPool is a stack of idle thread states.
+type tlsPool struct {
+	mu   sync.Mutex // protects free
+	free []*libc.TLS
+}
+
+// take returns an idle thread state, or nil if there is none.
+func (p *tlsPool) take() *libc.TLS {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) == 0 {
+		return nil
+	}
+	t := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	return t
+}
+
+// keep keeps t, a state no C call is running on, or frees it if the pool
+// is full (or t's stack is not empty, which would be a bug).
+func (p *tlsPool) keep(t *libc.TLS) {
+	p.mu.Lock()
+	if len(p.free) < tlsPoolMax && t.StackSlots() == 0 {
+		p.free = append(p.free, t)
+		t = nil
+	}
+	p.mu.Unlock()
+	if t != nil {
+		t.Close()
+	}
 }
 
 // closeConn closes conn, holding its address back from reuse until
 // zombiezen has forgotten it (see above).
 func closeConn(conn *sqlite.Conn) error {
+	// Keep the connection's C stack: Close frees the state it finds, so it
+	// gets a new one, on which the close itself runs. No other goroutine
+	// uses the state once the interrupt (the only one) is stopped.
+	conn.SetInterrupt(nil)
+	defer cStacks.keep(setConnTLS(conn, libc.NewTLS()))
 	if !holdingWorks() {
 		connTables.Lock()
 		defer connTables.Unlock()

@@ -209,3 +209,35 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// A closed connection's C stack (its thread state, with the blocks of the
+// call depths it reached) serves the next connection opened, and the
+// connection works on it.
+func TestClosedConnectionStackIsReused(t *testing.T) {
+	dir := t.TempDir()
+	open := func(name string) *sqlite.Conn {
+		t.Helper()
+		conn, err := openConn(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sqlitex.ExecuteScript(conn, "CREATE TABLE IF NOT EXISTS t (x); INSERT INTO t VALUES (1)", nil); err != nil {
+			t.Fatal(err)
+		}
+		return conn
+	}
+	first := open("a.sqlite")
+	used := connTLSOf(first)
+	if err := closeConn(first); err != nil {
+		t.Fatal(err)
+	}
+	second := open("b.sqlite")
+	defer closeConn(second)
+	if got := connTLSOf(second); got != used {
+		t.Fatalf("the next connection runs on thread state %p, want the closed one's (%p)", got, used)
+	}
+	n, err := sqlitex.ResultInt(second.Prep("SELECT count(*) FROM t"))
+	if err != nil || n != 1 {
+		t.Fatalf("count = %d, %v; want 1", n, err)
+	}
+}

@@ -10,7 +10,9 @@ import (
 	lib "modernc.org/sqlite/lib"
 )
 
-// SQLite's memory methods, installed with SQLITE_CONFIG_MALLOC: blocks from
+// SQLite's memory methods, installed with SQLITE_CONFIG_MALLOC. Requests up
+// to arenaMax come from Den's arenas (arena.go). Larger ones, and all of
+// them if the arenas' address range could not be reserved: blocks from
 // modernc's allocator with an 8-byte size header, as its defaults, kept on
 // free lists when freed instead of going back. modernc's allocator unmaps a
 // 64 KiB slab page the moment its last slot is freed and maps every block
@@ -32,7 +34,8 @@ const (
 )
 
 // freeBlocks protects the free lists: slab-sized blocks by size class, and
-// larger blocks by size; and the blocks held back from them (see holdBlock).
+// larger blocks by size; the arenas (arena.go); and the blocks held back
+// from either (see holdBlock).
 var freeBlocks freeList
 
 type freeList struct {
@@ -41,6 +44,7 @@ type freeList struct {
 	large map[int64][]uintptr
 	bytes int64
 	held  map[uintptr]bool // block → it was freed while held
+	inUse int64            // bytes of the blocks SQLite holds, headers included
 }
 
 // afterFree, if set, is called with every block memFree was given, after it
@@ -60,8 +64,17 @@ func blockSize(n int64) (size int64, log int) {
 }
 
 func memMalloc(tls *libc.TLS, n int32) uintptr {
-	size, log := blockSize(int64(n))
 	fb := &freeBlocks
+	if c := arenaClass(int64(n)); c > 0 && arenas.base != 0 {
+		fb.Lock()
+		if p := arenas.alloc(c); p != 0 {
+			fb.inUse += classSize(c)
+			fb.Unlock()
+			return p
+		}
+		fb.Unlock() // the arenas' range is used up: modernc's block below
+	}
+	size, log := blockSize(int64(n))
 	fb.Lock()
 	var p uintptr
 	if log > 0 {
@@ -71,6 +84,7 @@ func memMalloc(tls *libc.TLS, n int32) uintptr {
 	} else if l := fb.large[size]; len(l) > 0 {
 		p, fb.large[size] = l[len(l)-1], l[:len(l)-1]
 	}
+	fb.inUse += size
 	if p != 0 {
 		fb.bytes -= size
 		fb.Unlock()
@@ -79,6 +93,9 @@ func memMalloc(tls *libc.TLS, n int32) uintptr {
 	fb.Unlock()
 	p = libc.Xmalloc(tls, uint64(size))
 	if p == 0 {
+		fb.Lock()
+		fb.inUse -= size
+		fb.Unlock()
 		return 0
 	}
 	*(*int64)(cmem(p)) = size - headerLen // usable bytes: SQLite may use them all
@@ -88,6 +105,7 @@ func memMalloc(tls *libc.TLS, n int32) uintptr {
 func memFree(tls *libc.TLS, p uintptr) {
 	fb := &freeBlocks
 	fb.Lock()
+	fb.inUse -= blockBytes(p)
 	if freed, ok := fb.held[p]; ok && !freed {
 		fb.held[p] = true // holdBlock's caller gives it back
 		fb.Unlock()
@@ -109,6 +127,10 @@ func memFree(tls *libc.TLS, p uintptr) {
 // and faulted in on every allocation, and unmapped on every free, for as
 // long as the lists stay full of blocks of other sizes.
 func release(tls *libc.TLS, p uintptr) {
+	if arenas.owns(p) {
+		releaseArena(p)
+		return
+	}
 	size := memSizeOf(p) + headerLen
 	_, log := blockSize(size - headerLen)
 	fb := &freeBlocks
@@ -140,6 +162,22 @@ func release(tls *libc.TLS, p uintptr) {
 	for _, b := range evicted {
 		libc.Xfree(tls, b)
 	}
+}
+
+// releaseArena puts arena block p on its class's free list, giving its
+// pages back first if the free blocks hold arenaKeep bytes. It is called
+// with freeBlocks locked, and unlocks it.
+func releaseArena(p uintptr) {
+	fb, c := &freeBlocks, arenas.classOf(p)
+	if arenas.put(p, c) {
+		fb.Unlock()
+		return
+	}
+	fb.Unlock()
+	discard(p, c) // p is on no list: nobody else can reach it
+	fb.Lock()
+	arenas.putCold(p, c)
+	fb.Unlock()
 }
 
 // makeRoom takes blocks off the list that holds the most bytes, unless it
@@ -223,7 +261,21 @@ func memRealloc(tls *libc.TLS, p uintptr, n int32) uintptr {
 
 func memSize(tls *libc.TLS, p uintptr) int32 { return int32(memSizeOf(p)) }
 
-func memSizeOf(p uintptr) int64 { return *(*int64)(cmem(p - headerLen)) }
+// memSizeOf returns the usable bytes of block p.
+func memSizeOf(p uintptr) int64 {
+	if arenas.owns(p) {
+		return classSize(arenas.classOf(p))
+	}
+	return *(*int64)(cmem(p - headerLen))
+}
+
+// blockBytes returns the bytes block p takes, its header included.
+func blockBytes(p uintptr) int64 {
+	if arenas.owns(p) {
+		return classSize(arenas.classOf(p))
+	}
+	return *(*int64)(cmem(p - headerLen)) + headerLen
+}
 
 func memRoundup(tls *libc.TLS, n int32) int32 { return (n + 7) &^ 7 }
 

@@ -82,6 +82,7 @@ var (
 )
 
 func init() {
+	initArenas()
 	configMalloc, configPagecache, configLookaside = configure()
 	pinnedPages = pinSlabs()
 }

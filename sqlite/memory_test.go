@@ -1,8 +1,12 @@
 package sqlite
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/den-run/den"
 
 	"modernc.org/libc"
 	lib "modernc.org/sqlite/lib"
@@ -65,15 +69,16 @@ func TestLargeBlocksAreReused(t *testing.T) {
 }
 
 // Free lists full of blocks of one size make room for a block of another
-// size rather than send it back to the kernel: an activation's WAL-index
-// page is then reused after an eviction's, even when the lists were filled
-// with other sizes before.
+// size rather than send it back to the kernel: a large block in steady use
+// (the buffer that reads a WAL back) is then reused, even when the lists
+// were filled with other sizes before. (Blocks up to arenaMax come from
+// arenas, which keep their own free lists.)
 func TestFullFreeListsMakeRoom(t *testing.T) {
 	tls := libc.NewTLS()
 	defer tls.Close()
 	const (
-		other = 40 << 10 // fills the lists
-		page  = 32 << 10 // a WAL-index page, the size in steady use
+		other = 100 << 10 // fills the lists
+		page  = 72 << 10  // the size in steady use
 	)
 	var filler []uintptr
 	for range maxCached/other + 1 {
@@ -103,11 +108,60 @@ func TestFullFreeListsMakeRoom(t *testing.T) {
 	kept := slices.Contains(fb.large[size], p-headerLen)
 	fb.Unlock()
 	if !kept {
-		t.Fatal("a freed WAL-index page went back to the kernel: the full free lists kept only other sizes")
+		t.Fatal("a freed block went back to the kernel: the full free lists kept only other sizes")
 	}
 	if q := lib.Xsqlite3_malloc(tls, page); q != p {
 		t.Errorf("the kept block was not reused: got %#x, want %#x", q, p)
 	} else {
 		lib.Xsqlite3_free(tls, q)
 	}
+}
+
+// A live object's database holds little of SQLite's memory: its page
+// cache entries (a 4 KiB page and SQLite's header, about 4.3 KB), its
+// WAL-index page (32 KiB) and its lookaside buffer (14,400 bytes) take
+// blocks of their own size, not the next power of two or a page more
+// (8 KiB, 36 KiB, 16 KiB), which made a live object hold ~100 KB.
+func TestLiveDatabaseMemory(t *testing.T) {
+	const n = 32
+	s := NewStore(t.TempDir())
+	ctx := context.Background()
+	ids := make([]den.ID, n)
+	for i := range ids {
+		ids[i] = den.Key{1}.IDFromName(fmt.Sprint("object-", i))
+		db, err := s.Open(ctx, "Counter", ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Put("k", []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := memoryInUse()
+	for _, id := range ids {
+		db, err := s.Open(ctx, "Counter", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, ok, err := db.Get("k"); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	per := (memoryInUse() - before) / n
+	t.Logf("SQLite memory per live database: %d bytes", per)
+	if per > 84<<10 {
+		t.Errorf("a live database holds %d bytes of SQLite's memory, want at most %d", per, 84<<10)
+	}
+}
+
+// memoryInUse returns the bytes of the blocks SQLite holds.
+func memoryInUse() int64 {
+	fb := &freeBlocks
+	fb.Lock()
+	defer fb.Unlock()
+	return fb.inUse
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"unsafe"
 
 	"modernc.org/libc"
 	lib "modernc.org/sqlite/lib"
@@ -44,6 +45,15 @@ func fieldIndex[T any](name string, kind reflect.Kind) int {
 // connTLSOf returns conn's thread state, which every C call on it takes.
 func connTLSOf(conn *sqlite.Conn) *libc.TLS {
 	return (*libc.TLS)(reflect.ValueOf(conn).Elem().Field(connTLS).UnsafePointer())
+}
+
+// setConnTLS makes t conn's thread state and returns the one it had. No
+// C call may be running on conn.
+func setConnTLS(conn *sqlite.Conn, t *libc.TLS) (old *libc.TLS) {
+	f := reflect.TypeFor[sqlite.Conn]().Field(connTLS)
+	p := (**libc.TLS)(unsafe.Add(unsafe.Pointer(conn), f.Offset))
+	old, *p = *p, t
+	return old
 }
 
 // handleOf returns stmt's sqlite3_stmt pointer; it never changes.
