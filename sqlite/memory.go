@@ -78,11 +78,13 @@ func configure() (malloc, pagecache, lookaside int32) {
 // What init did, for the tests.
 var (
 	configMalloc, configPagecache, configLookaside int32
+	configPcache                                   int32
 	pinnedPages                                    map[uintptr]bool
 )
 
 func init() {
 	initArenas()
 	configMalloc, configPagecache, configLookaside = configure()
+	configPcache = separatePageCaches()
 	pinnedPages = pinSlabs()
 }
