@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/den-run/den"
+	"github.com/den-run/den/internal/fsync"
 )
 
 // DefaultRetention is how long history is kept: Cloudflare's 30 days.
@@ -52,7 +53,7 @@ func New(dir string, opts Options) *Archive {
 		a.now = time.Now
 	}
 	if a.syncFile == nil {
-		a.syncFile = syncPath
+		a.syncFile = fsync.Path
 	}
 	return a
 }
@@ -100,20 +101,6 @@ func (a *Archive) Delete(class string, id den.ID) error {
 func (a *Archive) Exists(class string, id den.ID) bool {
 	bases, err := listPairs(a.Dir(class, id))
 	return err == nil && len(bases) > 0
-}
-
-// syncPath opens path and syncs it.
-func syncPath(path string) (err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	return f.Sync()
 }
 
 // mkdirs creates dir and its missing parents, syncing the parent of each.

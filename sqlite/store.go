@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/den-run/den"
+	"github.com/den-run/den/internal/fsync"
 )
 
 // MaxClassBytes is the longest class name a Store accepts.
@@ -67,7 +68,7 @@ func NewStoreWithOptions(dir string, opts Options) *Store {
 	s := &Store{dir: dir, syncFile: opts.SyncFile, maxBytes: opts.MaxDatabaseBytes, classMax: maps.Clone(opts.ClassMaxDatabaseBytes), dirs: &newDirs{}, stmtTime: opts.MaxStatementTime,
 		history: opts.History, ckptSize: opts.CheckpointBytes}
 	if s.syncFile == nil {
-		s.syncFile = syncPath
+		s.syncFile = fsync.Path
 	}
 	if s.maxBytes <= 0 {
 		s.maxBytes = den.DefaultMaxDatabaseBytes

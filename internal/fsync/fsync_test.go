@@ -1,4 +1,4 @@
-package sqlite
+package fsync
 
 import (
 	"errors"
@@ -8,21 +8,21 @@ import (
 	"testing"
 )
 
-// syncPath syncs a file and a directory, and reports a missing path as
+// Path syncs a file and a directory, and reports a missing path as
 // fs.ErrNotExist (Sync then knows there is no WAL to sync).
-func TestSyncPath(t *testing.T) {
+func TestPath(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "f")
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{file, dir} {
-		if err := syncPath(p); err != nil {
-			t.Errorf("syncPath(%s): %v", filepath.Base(p), err)
+		if err := Path(p); err != nil {
+			t.Errorf("Path(%s): %v", filepath.Base(p), err)
 		}
 	}
-	err := syncPath(filepath.Join(dir, "missing"))
+	err := Path(filepath.Join(dir, "missing"))
 	if !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("syncPath of a missing file: %v, want fs.ErrNotExist", err)
+		t.Errorf("Path of a missing file: %v, want fs.ErrNotExist", err)
 	}
 }

@@ -1,4 +1,5 @@
-package sqlite
+// Package fsync makes a file or a directory durable by its path.
+package fsync
 
 import (
 	"os"
@@ -6,15 +7,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syncPath is the default Options.SyncFile: it opens path read-only and
-// fdatasyncs it, or fsyncs it if it is a directory. fdatasync flushes a
+// Path opens path read-only and fdatasyncs it, or fsyncs it if it is a
+// directory; a missing path is an error that matches fs.ErrNotExist. fdatasync flushes a
 // file's data and only the metadata needed to read it back, which is all
 // a WAL file needs and cheaper than fsync.
 //
 // It uses the system calls directly: an os.File costs a poller
 // registration, a finalizer and more (15 µs against 4 µs for open and
-// close here), and a barrier calls this for every database it covers.
-func syncPath(path string) error {
+// close here), and a durability barrier calls this for every database it
+// covers.
+func Path(path string) error {
 	fd, err := retry(func() (int, error) { return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
