@@ -149,6 +149,10 @@ func (h *Host) isClosing() bool {
 // hibernatable WebSockets stay with the hub), so the difference is not
 // observable, except in time.
 func (a *actor) rest() {
+	if a.db == nil { // a reset closed it: nothing to keep
+		a.stopRequested.Store(true)
+		return
+	}
 	a.dropInstance()
 	a.h.setResting(a, true)
 }
