@@ -100,17 +100,18 @@ type Den struct {
 // SettingKeys are the keys of the den section that hold one value each, with
 // what they set. A key is the runner's flag name with '_' for '-'.
 var SettingKeys = map[string]string{
-	"addr":           "the TCP address to listen on",
-	"data":           "the data directory, relative to the file",
-	"admin_addr":     "the operator API's address, or off",
-	"idle_timeout":   "how long an object stays in memory without events",
-	"max_live":       "most objects kept in memory at once",
-	"max_db_size":    "the largest database of one object",
-	"sync_mode":      "auto, fdatasync or syncfs",
-	"io_uring":       "on or off: WebSocket broadcasts through io_uring",
-	"log_level":      "debug, info, warn or error",
-	"log_format":     "text or json",
-	"pitr_retention": "how long point-in-time recovery keeps history",
+	"addr":                 "the TCP address to listen on",
+	"data":                 "the data directory, relative to the file",
+	"admin_addr":           "the operator API's address, or off",
+	"idle_timeout":         "how long an object stays in memory without events",
+	"storage_idle_timeout": "how long an evicted object's database stays open without events",
+	"max_live":             "most objects kept in memory at once",
+	"max_db_size":          "the largest database of one object",
+	"sync_mode":            "auto, fdatasync or syncfs",
+	"io_uring":             "on or off: WebSocket broadcasts through io_uring",
+	"log_level":            "debug, info, warn or error",
+	"log_format":           "text or json",
+	"pitr_retention":       "how long point-in-time recovery keeps history",
 }
 
 // Setting is one value of the den section: its text (a number keeps its JSON

@@ -2,8 +2,13 @@ package serve
 
 import (
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/den-run/den/config"
 )
 
 // --storage-idle-timeout, DEN_STORAGE_IDLE_TIMEOUT: a duration, 0 closing an
@@ -34,5 +39,33 @@ func TestStorageIdleTimeoutSetting(t *testing.T) {
 		if _, err := parse(App{}, []string{"--storage-idle-timeout", bad}, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("--storage-idle-timeout %s was accepted", bad)
 		}
+	}
+}
+
+// Every flag but --config and --admin-token (a secret does not belong in a
+// committed file) has its key in the configuration file's den section.
+func TestEveryFlagHasAConfigKey(t *testing.T) {
+	for _, s := range settings {
+		if s.flag == "config" || s.flag == "admin-token" {
+			continue
+		}
+		if _, ok := config.SettingKeys[strings.ReplaceAll(s.flag, "-", "_")]; !ok {
+			t.Errorf("--%s has no key den.%s in the configuration file", s.flag, strings.ReplaceAll(s.flag, "-", "_"))
+		}
+	}
+}
+
+// den.storage_idle_timeout in the file sets it.
+func TestStorageIdleTimeoutFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wrangler.jsonc")
+	if err := os.WriteFile(path, []byte(`{"den": {"storage_idle_timeout": "3m"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parse(App{}, []string{"--config", path}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StorageIdleTimeout != 3*time.Minute {
+		t.Errorf("storage idle timeout %v, want 3m", cfg.StorageIdleTimeout)
 	}
 }
