@@ -20,7 +20,7 @@ type actor struct {
 	class *den.Class
 
 	mailbox chan *event   // events in arrival order
-	reentry chan *event   // events of a call chain this object waits in
+	reentry chan *event   // events of a call chain this object waits in; nil until its first outgoing call (ensureReentry)
 	wake    chan struct{} // cap 1: look at stopRequested and failed
 	done    chan struct{} // closed when run returns
 	prev    chan struct{} // done of the actor this one replaces, or nil
@@ -68,7 +68,6 @@ func newActor(h *Host, k key, ns *den.Namespace, class *den.Class, id den.ID) *a
 	a := &actor{
 		h: h, key: k, ns: ns, class: class, id: id,
 		mailbox: make(chan *event, h.cfg.MaxQueue),
-		reentry: make(chan *event, h.cfg.MaxQueue),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		bytes:   -1,
@@ -84,6 +83,21 @@ func (a *actor) idle() bool { return a.pending.Load() == 0 && a.keepalive.Load()
 func (a *actor) requestStop() {
 	a.stopRequested.Store(true)
 	a.poke()
+}
+
+// ensureReentry makes a's re-entry queue before its first outgoing call:
+// only an object waiting in a call chain receives events through it, and
+// most objects never call out, so they do without its buffer (MaxQueue
+// pointers). It runs on a's goroutine, which alone reads the field without
+// h.mu; enqueue reads it under h.mu.
+func (a *actor) ensureReentry() {
+	if a.reentry != nil {
+		return
+	}
+	q := make(chan *event, a.h.cfg.MaxQueue)
+	a.h.mu.Lock()
+	a.reentry = q
+	a.h.mu.Unlock()
 }
 
 // requestRest asks a to drop its instance as soon as it is idle, keeping

@@ -256,6 +256,7 @@ func (h *Host) deliver(ctx context.Context, ns *den.Namespace, id den.ID, ev *ev
 	t := turnFrom(ctx)
 	if t != nil && t.a.h == h {
 		ev.chain = t.chainFor()
+		t.a.ensureReentry() // before the call leaves: its chain may come back
 	}
 	if t == nil {
 		if info := reqlog.From(ctx); info != nil {
@@ -321,7 +322,7 @@ func (h *Host) enqueue(k key, ns *den.Namespace, class *den.Class, ev *event) er
 		h.clock++
 	}
 	q := a.mailbox
-	if inChain(ev.chain, k) {
+	if inChain(ev.chain, k) && a.reentry != nil { // nil: it never called out, so it is in no chain
 		q = a.reentry
 	}
 	select {
