@@ -277,8 +277,7 @@ const closeCheckpointBytes = 1 << 20
 // it, if the WAL holds closeCheckpointBytes or more. The checkpoint fsyncs
 // the database file (synchronous=NORMAL) before it truncates the WAL.
 func (d *DB) checkpointLarge() error {
-	fi, err := os.Stat(d.wal)
-	if err != nil || fi.Size() < closeCheckpointBytes {
+	if walFileSize(d.wal) < closeCheckpointBytes {
 		return nil
 	}
 	if err := d.exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
