@@ -107,6 +107,13 @@ type syncMarker interface {
 	Synced(token uint64)
 }
 
+// allMarker is a syncMarker that also wants to know when a barrier synced
+// the whole filesystem (sqlite.DB: its files' names are then durable too,
+// and its own first sync need not fsync their directory).
+type allMarker interface {
+	SyncedAll(token uint64)
+}
+
 var _ den.Committer = (*Committer)(nil)
 
 // New returns a Committer. It starts nothing.
@@ -368,8 +375,12 @@ func (c *Committer) barrier(batch []flush, after, released chan struct{}) {
 		c.log.Error("durability barrier failed", "databases", len(order), "flushes", len(batch), "failed", failures, "err", firstError(dbs))
 	}
 	for _, f := range batch {
-		if m, ok := f.db.(syncMarker); ok && dbs[f.db] == nil {
-			m.Synced(f.token)
+		if dbs[f.db] == nil {
+			if m, ok := f.db.(allMarker); ok && mode == Syncfs {
+				m.SyncedAll(f.token)
+			} else if m, ok := f.db.(syncMarker); ok {
+				m.Synced(f.token)
+			}
 		}
 		f.done(dbs[f.db])
 	}

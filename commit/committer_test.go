@@ -343,3 +343,35 @@ func TestBarrierReportsWhatItMadeDurable(t *testing.T) {
 		t.Fatalf("a failed barrier reported Synced(%d)", got)
 	}
 }
+
+// allMarkedDB is a markedDB that also wants to know of whole-filesystem
+// syncs.
+type allMarkedDB struct {
+	markedDB
+	all atomic.Uint64
+}
+
+func (d *allMarkedDB) SyncedAll(token uint64) { d.all.Store(token) }
+
+// A syncfs barrier tells a database that asks that it synced everything
+// (sqlite.DB then knows its files' names are durable); an fdatasync
+// barrier reports only the writes.
+func TestSyncfsBarrierReportsTheWholeFilesystem(t *testing.T) {
+	for _, mode := range []commit.Mode{commit.Syncfs, commit.FDataSync} {
+		c := open(t, commit.Config{Mode: mode, SyncFS: func() error { return nil }})
+		db := &allMarkedDB{}
+		db.token.Store(5)
+		done := make(chan error, 1)
+		c.Flush(db, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		all, synced := db.all.Load(), db.synced.Load()
+		switch {
+		case mode == commit.Syncfs && (all != 5 || synced != 0):
+			t.Errorf("%s: SyncedAll(%d), Synced(%d); want SyncedAll(5) only", mode, all, synced)
+		case mode == commit.FDataSync && (all != 0 || synced != 5):
+			t.Errorf("%s: SyncedAll(%d), Synced(%d); want Synced(5) only", mode, all, synced)
+		}
+	}
+}

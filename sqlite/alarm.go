@@ -107,7 +107,7 @@ func (s *Store) ScanAlarms(ctx context.Context, fn func(class string, id [32]byt
 
 // readAlarm opens the database at path, reads its alarm and closes it.
 func readAlarm(ctx context.Context, path string, syncFile func(string) error) (time.Time, bool, error) {
-	d, err := openDB(ctx, path, syncFile)
+	d, err := openDB(ctx, path, syncFile, false)
 	if err != nil {
 		return time.Time{}, false, err
 	}

@@ -25,7 +25,7 @@ func TestOpenConnUsesUnixNone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeConn(conn)
-	if err := setup(conn); err != nil {
+	if err := setup(conn, false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -37,7 +37,7 @@ func TestOpenConnUsesUnixNone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open a relative path: %v", err)
 	}
-	err = setup(rel)
+	err = setup(rel, false)
 	closeConn(rel)
 	if err != nil {
 		t.Fatalf("set up a relative path: %v", err)
@@ -105,7 +105,7 @@ func TestFullPathname(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeConn(conn)
-	if err := setup(conn); err != nil {
+	if err := setup(conn, false); err != nil {
 		t.Fatal(err)
 	}
 	tls := connTLSOf(conn)

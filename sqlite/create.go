@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -37,7 +38,7 @@ var templateBytes = sync.OnceValues(func() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build database template: %w", err)
 	}
-	err = setup(conn)
+	err = setup(conn, false)
 	if err == nil {
 		err = sqlitex.ExecuteTransient(conn, "PRAGMA wal_checkpoint(TRUNCATE)", nil)
 	}
@@ -157,5 +158,70 @@ func (n *newDirs) sync(dir string, syncFile func(string) error) error {
 		delete(n.dirs, d)
 		n.mu.Unlock()
 	}
+	return nil
+}
+
+// newFiles remembers the databases whose files' entries in their directory
+// may not be durable: the databases a Store created, or opened without a
+// WAL (SQLite then creates one), until their first Sync makes the entries
+// durable. A session that ends before that leaves the database here, so the
+// next session's first Sync does the work instead.
+//
+// Every other database that Open finds has files that came from before the
+// Store (made durable once, by the settler) or from an earlier session that
+// synced them. Its first Sync then needs no fsync of its directory: on a
+// node that reopens objects all the time (alarms, objects evicted and
+// called again) that fsync was half of the device flushes.
+type newFiles struct {
+	mu    sync.Mutex // protects paths
+	paths map[string]bool
+}
+
+func (n *newFiles) add(path string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.paths == nil {
+		n.paths = make(map[string]bool)
+	}
+	n.paths[path] = true
+}
+
+func (n *newFiles) has(path string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.paths[path]
+}
+
+func (n *newFiles) remove(path string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.paths, path)
+}
+
+// settler makes everything under a Store's directory durable once, before
+// the first Sync that relies on it: files a crashed process left in the page
+// cache, and files read-only tools created (ScanAlarms opens every database
+// at start and SQLite creates missing WALs). One syncfs costs about as
+// much as one directory fsync.
+type settler struct {
+	dir     string
+	syncAll func(string) error
+	done    atomic.Bool
+	mu      sync.Mutex // held while syncing, so every caller waits for it
+}
+
+func (s *settler) settle() error {
+	if s.done.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done.Load() {
+		return nil
+	}
+	if err := s.syncAll(s.dir); err != nil {
+		return err
+	}
+	s.done.Store(true)
 	return nil
 }

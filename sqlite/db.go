@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/den-run/den"
+	lib "modernc.org/sqlite/lib"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -31,12 +32,16 @@ var schemaTables = []string{"_cf_KV", "_cf_METADATA"}
 // setupSQL is setup's SQL, as C strings made once for every activation.
 var setupSQL struct {
 	locking, pragmas uintptr
+	pragmasSyncOff   uintptr // pragmas with synchronous=OFF
+	syncNormal       uintptr
 	tables           []uintptr // schemaTables
 }
 
 func init() {
 	setupSQL.locking = staticCString("PRAGMA locking_mode=EXCLUSIVE")
 	setupSQL.pragmas = staticCString("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024; PRAGMA temp_store=MEMORY")
+	setupSQL.pragmasSyncOff = staticCString("PRAGMA synchronous=OFF; PRAGMA cache_size=-1024; PRAGMA temp_store=MEMORY")
+	setupSQL.syncNormal = staticCString("PRAGMA synchronous=NORMAL")
 	for _, t := range schemaTables {
 		setupSQL.tables = append(setupSQL.tables, staticCString(t))
 	}
@@ -58,9 +63,13 @@ type DB struct {
 	dir      string // directory holding the database
 	syncFile func(string) error
 
-	created   bool        // Open created the file: the first Sync fdatasyncs it
-	dirs      *newDirs    // the Store's directories not yet synced; nil for none
-	dirSynced atomic.Bool // Sync has synced dir since Open
+	created    bool        // Open created the file: the first Sync fdatasyncs it
+	newEntries bool        // the files' names may not be durable: the first Sync fsyncs dir
+	dirs       *newDirs    // the Store's directories not yet synced; nil for none
+	files      *newFiles   // the Store's databases with new files; nil for none
+	settled    *settler    // the Store's settler; nil: the first Sync fsyncs dir
+	dirSynced  atomic.Bool // Sync has made the files' names durable since Open
+	syncOff    bool        // synchronous=OFF until the new WAL holds frames (syncOn)
 
 	err        error       // set when broken or closed; returned by every call
 	inTurn     bool        // Begin ran and neither Commit nor Rollback has since
@@ -81,7 +90,9 @@ type DB struct {
 var _ den.Database = (*DB)(nil)
 
 // openDB opens the database at path and prepares it for use.
-func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB, error) {
+// noWAL says the database has no WAL file yet (SQLite creates it here): its
+// first header then needs no sync of its own (see syncOn).
+func openDB(ctx context.Context, path string, syncFile func(string) error, noWAL bool) (*DB, error) {
 	// No OpenWAL: we set journal_mode ourselves, under our busy timeout.
 	// OpenNoMutex is implied: the connection has one user at a time.
 	conn, err := openConn(path)
@@ -91,7 +102,7 @@ func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB,
 	if done := ctx.Done(); done != nil {
 		conn.SetInterrupt(done)
 	}
-	err = setup(conn)
+	err = setup(conn, noWAL)
 	if ctx.Done() != nil {
 		conn.SetInterrupt(nil)
 	}
@@ -108,6 +119,7 @@ func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB,
 		wal:      path + "-wal",
 		dir:      filepath.Dir(path),
 		syncFile: syncFile,
+		syncOff:  noWAL,
 	}
 	if err := d.openSQL(); err != nil {
 		closeConn(conn)
@@ -121,7 +133,10 @@ func openDB(ctx context.Context, path string, syncFile func(string) error) (*DB,
 // with a C API are set through it, the pragmas without one go to SQLite in
 // one sqlite3_exec (no Go statement objects), and the tables are created
 // only if the schema lacks them (IF NOT EXISTS would parse each CREATE).
-func setup(conn *sqlite.Conn) error {
+//
+// With syncOff it sets synchronous=OFF instead of NORMAL, for a database
+// whose WAL SQLite creates here (see syncOn).
+func setup(conn *sqlite.Conn, syncOff bool) error {
 	if !rawOK() {
 		return errRawHandles
 	}
@@ -153,7 +168,16 @@ func setup(conn *sqlite.Conn) error {
 	// synchronous=NORMAL: Sync fsyncs the WAL instead of every COMMIT.
 	// cache_size 1 MiB: many databases are open at once. temp_store: no
 	// temporary files for statement journals and sorts.
-	if err := execRaw(conn, setupSQL.pragmas); err != nil {
+	pragmas := setupSQL.pragmas
+	if syncOff {
+		// No checkpoint may run while synchronous is OFF: it would skip its
+		// syncs. syncOn turns SQLite's own checkpoints back on.
+		if rc := lib.Xsqlite3_wal_autocheckpoint(connTLSOf(conn), connHandleOf(conn), 0); rc != lib.SQLITE_OK {
+			return sqlite.ResultCode(rc).ToError()
+		}
+		pragmas = setupSQL.pragmasSyncOff
+	}
+	if err := execRaw(conn, pragmas); err != nil {
 		return err
 	}
 	for i, q := range schema {
@@ -204,6 +228,10 @@ func (d *DB) Commit() (wrote bool, err error) {
 		d.err = sqlError("commit", err)
 		return false, d.err
 	}
+	if err := d.syncOn(); err != nil {
+		d.err = sqlError("commit", err)
+		return false, d.err
+	}
 	if err := d.afterCommit(); err != nil { // point-in-time history (wal.go)
 		d.err = err
 		return false, d.err
@@ -242,6 +270,11 @@ func (d *DB) Close() error {
 			first = sqlError("close object db: rollback", err)
 		}
 	}
+	if first == nil && d.err == nil {
+		if err := d.syncOn(); err != nil { // before the history's checkpoint
+			first = sqlError("close object db", err)
+		}
+	}
 	empty := first == nil && d.err == nil && d.empty()
 	keep, err := d.closeHistory(empty) // point-in-time history (wal.go)
 	if err != nil && first == nil {
@@ -268,6 +301,36 @@ func (d *DB) Close() error {
 	return first
 }
 
+// syncOn sets synchronous=NORMAL once a database opened without a WAL has
+// frames in it, before anything can checkpoint.
+//
+// SQLite syncs a WAL's header before the first frame after it, on the
+// turn's goroutine: after a checkpoint restarts the WAL, the frames written
+// over must not be replayed with an old header by a crash (sqlite.org
+// ticket ff5be73dee). A WAL that did not exist when the session opened has
+// no old frames, so its first header needs no sync; the barrier's
+// fdatasync makes header and frames durable together before any reply.
+// synchronous=OFF skips that one sync. Every checkpoint runs with NORMAL,
+// which syncs the WAL before it and the database file after.
+func (d *DB) syncOn() error {
+	if !d.syncOff || walFileSize(d.wal) == 0 {
+		return nil
+	}
+	if err := execRaw(d.conn, setupSQL.syncNormal); err != nil {
+		return err
+	}
+	if d.hist == nil { // a history takes checkpoints over (wal.go)
+		if rc := lib.Xsqlite3_wal_autocheckpoint(d.sql.tls, connHandleOf(d.conn), defaultAutoCheckpoint); rc != lib.SQLITE_OK {
+			return sqlite.ResultCode(rc).ToError()
+		}
+	}
+	d.syncOff = false
+	return nil
+}
+
+// defaultAutoCheckpoint is SQLite's default wal_autocheckpoint, in pages.
+const defaultAutoCheckpoint = 1000
+
 // closeCheckpointBytes is the WAL size at which Close checkpoints. A smaller
 // WAL stays for the next session: closing then costs no fsync, and reopening
 // reads the WAL's frame headers back, about a millisecond per MiB.
@@ -279,6 +342,9 @@ const closeCheckpointBytes = 1 << 20
 func (d *DB) checkpointLarge() error {
 	if walFileSize(d.wal) < closeCheckpointBytes {
 		return nil
+	}
+	if err := d.syncOn(); err != nil {
+		return sqlError("close object db: checkpoint", err)
 	}
 	if err := d.exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return sqlError("close object db: checkpoint", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/den-run/den"
 	"github.com/den-run/den/internal/fsync"
+	"golang.org/x/sys/unix"
 )
 
 // MaxClassBytes is the longest class name a Store accepts.
@@ -42,6 +43,11 @@ type Options struct {
 	// commit, DefaultCheckpointBytes when zero.
 	History         func(class string, id den.ID) Log
 	CheckpointBytes int64
+	// SyncAll makes every file and directory under dir durable. The first
+	// Sync of a database that existed before the Store opened it calls it
+	// once per Store (see settler). The default is one syncfs(2); tests
+	// inject faults here.
+	SyncAll func(dir string) error
 }
 
 // Store opens the databases of objects under one directory. Open is safe for
@@ -52,6 +58,8 @@ type Store struct {
 	maxBytes int64            // every class's size cap but those in classMax
 	classMax map[string]int64 // per-class size caps
 	dirs     *newDirs         // directories created and not yet synced
+	files    *newFiles        // databases whose files may not be durable in their directory
+	settled  *settler         // everything made durable once, for files from before
 	stmtTime time.Duration    // Options.MaxStatementTime
 	history  func(class string, id den.ID) Log
 	ckptSize int64
@@ -69,6 +77,11 @@ func NewStoreWithOptions(dir string, opts Options) *Store {
 		history: opts.History, ckptSize: opts.CheckpointBytes}
 	if s.syncFile == nil {
 		s.syncFile = fsync.Path
+	}
+	s.files = &newFiles{}
+	s.settled = &settler{dir: dir, syncAll: opts.SyncAll}
+	if s.settled.syncAll == nil {
+		s.settled.syncAll = fsync.Filesystem
 	}
 	if s.maxBytes <= 0 {
 		s.maxBytes = den.DefaultMaxDatabaseBytes
@@ -116,6 +129,10 @@ func (s *Store) Open(ctx context.Context, class string, id den.ID) (den.Database
 		return nil, ctxError(ctx)
 	}
 	path := s.Path(class, id)
+	// Whether the WAL exists decides two things for this session (see
+	// newFiles): a WAL that Open's SQLite creates needs its directory
+	// synced, and needs no sync of its first header.
+	walErr := unix.Access(path+"-wal", unix.F_OK)
 	fi, err := os.Stat(path)
 	created := false
 	switch {
@@ -137,20 +154,27 @@ func (s *Store) Open(ctx context.Context, class string, id den.ID) (den.Database
 		}
 		created = true
 	}
-	d, err := openDB(ctx, path, s.syncFile)
+	noWAL := errors.Is(walErr, unix.ENOENT)
+	d, err := openDB(ctx, path, s.syncFile, noWAL)
 	if err != nil && !created {
 		if ok, ferr := fresh(path); ferr == nil && ok {
 			if err := createFile(path, true); err != nil {
 				return nil, den.Errorf(den.EINTERNAL, "open object db: create: %w", err)
 			}
 			created = true
-			d, err = openDB(ctx, path, s.syncFile)
+			d, err = openDB(ctx, path, s.syncFile, noWAL)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	d.created, d.dirs = created, s.dirs
+	pending := s.files.has(path)
+	d.created = created || pending
+	d.newEntries = created || pending || walErr != nil
+	d.dirs, d.files, d.settled = s.dirs, s.files, s.settled
+	if d.newEntries {
+		s.files.add(path)
+	}
 	if s.stmtTime > 0 {
 		d.sql.timeLimit = s.stmtTime
 	}

@@ -109,9 +109,30 @@ func TestOpenCanceled(t *testing.T) {
 
 // syncRecorder records the paths a Store syncs.
 type syncRecorder struct {
-	mu    sync.Mutex // protects following fields
-	paths []string
-	fail  error
+	mu      sync.Mutex // protects following fields
+	paths   []string
+	fail    error
+	failAll error
+}
+
+// syncAll records a sync of everything under dir as "syncfs <dir>".
+func (r *syncRecorder) syncAll(dir string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.paths = append(r.paths, "syncfs "+dir)
+	return r.failAll
+}
+
+func (r *syncRecorder) setFail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail = err
+}
+
+func (r *syncRecorder) setFailAll(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failAll = err
 }
 
 func (r *syncRecorder) sync(path string) error {

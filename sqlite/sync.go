@@ -10,10 +10,11 @@ import (
 // Sync makes every committed write durable by fdatasyncing the WAL file. If
 // there is no WAL file there is nothing to sync: only a checkpoint removes
 // it, and that fsyncs the database file first. (Close keeps a small WAL for
-// the next session.) The first Sync after Open also fsyncs the database's
-// directory: the WAL may have been created in this session, or in an earlier
-// one that never synced it. A database that Open created is fdatasynced
-// then too, with the directories Open created on its path.
+// the next session.) The first Sync after Open also makes the files' names
+// durable: for a database whose files are new (see newFiles) it fsyncs the
+// directory, and fdatasyncs the database file and the directories Open
+// created on its path if Open created it; for any other, the Store's
+// settler has made them durable, once.
 //
 // Sync may be called from any goroutine, concurrently with the DB's other
 // methods, and after Close. It returns an EINTERNAL error if a sync fails;
@@ -54,20 +55,46 @@ func (d *DB) sync() error {
 		return den.Errorf(den.EINTERNAL, "sync object db: %w", err)
 	}
 	if !d.dirSynced.Load() {
-		if d.created {
-			if err := d.syncFile(d.path); err != nil {
-				return den.Errorf(den.EINTERNAL, "sync object db: %w", err)
-			}
-		}
-		if err := d.syncFile(d.dir); err != nil {
+		if err := d.syncEntries(); err != nil {
 			return den.Errorf(den.EINTERNAL, "sync object db: %w", err)
-		}
-		if d.dirs != nil {
-			if err := d.dirs.sync(d.dir, d.syncFile); err != nil {
-				return den.Errorf(den.EINTERNAL, "sync object db: %w", err)
-			}
 		}
 		d.dirSynced.Store(true)
 	}
 	return nil
+}
+
+// syncEntries makes the database's files durable in their directories, the
+// first time this session syncs.
+func (d *DB) syncEntries() error {
+	if d.created {
+		if err := d.syncFile(d.path); err != nil {
+			return err
+		}
+	}
+	if !d.newEntries && d.settled != nil {
+		return d.settled.settle()
+	}
+	if err := d.syncFile(d.dir); err != nil {
+		return err
+	}
+	if d.dirs != nil {
+		if err := d.dirs.sync(d.dir, d.syncFile); err != nil {
+			return err
+		}
+	}
+	if d.files != nil {
+		d.files.remove(d.path)
+	}
+	return nil
+}
+
+// SyncedAll records that a sync of the whole filesystem (a barrier's
+// syncfs) covered every write committed before token: the files' names are
+// durable then too.
+func (d *DB) SyncedAll(token uint64) {
+	if !d.dirSynced.Load() && d.files != nil {
+		d.files.remove(d.path)
+	}
+	d.dirSynced.Store(true)
+	d.Synced(token)
 }

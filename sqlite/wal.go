@@ -223,6 +223,9 @@ func (d *DB) checkpoint(mode string) error {
 	if err := h.log.Archive(); err != nil {
 		return den.Errorf(den.EINTERNAL, "checkpoint: archive: %w", err)
 	}
+	if err := d.syncOn(); err != nil {
+		return sqlError("checkpoint", err)
+	}
 	var busy bool
 	err := sqlitex.ExecuteTransient(d.conn, "PRAGMA wal_checkpoint("+mode+")", &sqlitex.ExecOptions{
 		ResultFunc: func(stmt *sqlite.Stmt) error { busy = stmt.ColumnInt(0) != 0; return nil },

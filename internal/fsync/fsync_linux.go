@@ -45,3 +45,20 @@ func retry(f func() (int, error)) (int, error) {
 		}
 	}
 }
+
+// Filesystem makes every file and directory on the filesystem that holds
+// dir durable, with one syncfs(2). A missing dir is an error that matches
+// fs.ErrNotExist.
+func Filesystem(dir string) error {
+	fd, err := retry(func() (int, error) {
+		return unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	if _, err := retry(func() (int, error) { return 0, unix.Syncfs(fd) }); err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
+	}
+	return nil
+}
