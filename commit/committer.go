@@ -27,12 +27,12 @@ const (
 	Syncfs Mode = "syncfs"
 	// Auto picks per barrier: FDataSync for a few databases, Syncfs for
 	// many, where one filesystem sync is cheaper than many file syncs
-	// (measured crossover on ext4: about 8 databases; see BenchmarkBarrier).
+	// (measured crossover on ext4: 2 to 3 databases; see BenchmarkBarrier).
 	Auto Mode = "auto"
 )
 
 // autoThreshold is the number of databases above which Auto uses syncfs.
-const autoThreshold = 8
+const autoThreshold = 3
 
 // ParseMode parses a mode name.
 func ParseMode(s string) (Mode, error) {

@@ -179,7 +179,7 @@ func TestParseMode(t *testing.T) {
 // committed one write, in each mode: the cost the output gate shares.
 func BenchmarkBarrier(b *testing.B) {
 	for _, mode := range []commit.Mode{commit.FDataSync, commit.Syncfs, commit.Auto} {
-		for _, n := range []int{1, 16, 200} {
+		for _, n := range []int{1, 2, 4, 8, 16, 200} {
 			b.Run(fmt.Sprintf("%s/dbs=%d", mode, n), func(b *testing.B) {
 				dir := b.TempDir()
 				store := sqlite.NewStore(dir)
