@@ -25,7 +25,9 @@ type actor struct {
 	done    chan struct{} // closed when run returns
 	prev    chan struct{} // done of the actor this one replaces, or nil
 
-	used uint64 // h.clock when its last event was enqueued; guarded by h.mu
+	used      uint64 // h.clock when its last event was enqueued; guarded by h.mu
+	protected bool   // a second event came while it was live (evict.go); guarded by h.mu
+	evicted   bool   // the live cap asked it to leave (evict.go); guarded by h.mu
 
 	pending       atomic.Int64 // events queued and not yet handled
 	keepalive     atomic.Int32 // WaitUntil work still running
@@ -144,17 +146,20 @@ func (a *actor) run() {
 				a.h.forget(a)
 				return
 			}
-			if !a.h.isClosing() && a.pending.Load() == 0 && a.flushing.Load() == 0 {
-				a.stopRequested.Store(false) // kept alive by WaitUntil work
-			}
+			a.h.keepIfNotClosing(a)
 		}
 	}
 }
 
-func (h *Host) isClosing() bool {
+// keepIfNotClosing withdraws a's request to leave, which remove refused:
+// WaitUntil work keeps it alive. Unless the host is closing.
+func (h *Host) keepIfNotClosing(a *actor) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.closing
+	if !h.closing && a.pending.Load() == 0 && a.flushing.Load() == 0 {
+		a.stopRequested.Store(false)
+		h.unevict(a)
+	}
 }
 
 // rest drops the instance, as an eviction does, and keeps the database

@@ -59,15 +59,17 @@ type Host struct {
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup // actor goroutines, WaitUntil work and the janitor
 
-	mu       sync.Mutex // protects following fields
-	actors   map[key]*actor
-	clock    uint64 // counts events enqueued; an actor's used is its last
-	resting  int    // actors whose instance left and whose database is open
-	retiring map[key]chan struct{}
-	opened   bool
-	closing  bool
-	closed   bool
-	drained  chan struct{} // closed when closing and actors is empty
+	mu        sync.Mutex // protects following fields
+	actors    map[key]*actor
+	clock     uint64 // counts events enqueued; an actor's used is its last
+	resting   int    // actors whose instance left and whose database is open
+	protected int    // actors with protected set (evict.go)
+	evicting  int    // actors with evicted set, still in actors (evict.go)
+	retiring  map[key]chan struct{}
+	opened    bool
+	closing   bool
+	closed    bool
+	drained   chan struct{} // closed when closing and actors is empty
 }
 
 // New returns a Host for classes. It starts nothing.
@@ -205,6 +207,7 @@ func (h *Host) markResting(a *actor, resting bool) {
 	if a.resting.Swap(resting) != resting {
 		if resting {
 			h.resting++
+			h.unprotect(a) // idle for IdleTimeout: it earns its place again
 		} else {
 			h.resting--
 		}
@@ -312,7 +315,7 @@ func (h *Host) enqueue(k key, ns *den.Namespace, class *den.Class, ev *event) er
 		h.actors[k] = a
 		a.used = h.clock
 		h.clock++
-		h.evictOverCap()
+		h.evictOverCap(a)
 		h.wg.Go(a.run)
 		if h.closing {
 			a.requestStop()
@@ -320,6 +323,7 @@ func (h *Host) enqueue(k key, ns *den.Namespace, class *den.Class, ev *event) er
 	} else {
 		a.used = h.clock
 		h.clock++
+		h.protect(a)
 	}
 	q := a.mailbox
 	if inChain(ev.chain, k) && a.reentry != nil { // nil: it never called out, so it is in no chain
@@ -332,59 +336,6 @@ func (h *Host) enqueue(k key, ns *den.Namespace, class *den.Class, ev *event) er
 	default:
 		return &den.Error{Code: den.EOVERLOADED, Message: den.MsgOverloadedQueue, Overloaded: true, ObjectID: ev.id.String()}
 	}
-}
-
-// evictOverCap asks idle objects to leave while the host holds more than
-// MaxLive. Busy objects are never evicted, so the count may run over the
-// cap while every object is busy. Call with h.mu held.
-//
-// The object to leave is the least recently used of a sample of idle ones
-// (as Redis evicts), not the least recently used of all: a strict LRU
-// evicts, when objects are used in turn over a set a little larger than the
-// cap, exactly the object used next, so every event activates one (the
-// cap is set by the open-file limit, so such a set is an ordinary size).
-// Sampling keeps most of those activations away (TestLiveCapSurvivesALoop)
-// and keeps what LRU keeps under a skewed load; with at most evictSample
-// idle objects it is exact LRU.
-func (h *Host) evictOverCap() {
-	for over := len(h.actors) - h.cfg.MaxLive; over > 0; over-- {
-		a := h.evictionCandidate(evictScan)
-		if a == nil {
-			a = h.evictionCandidate(len(h.actors)) // most are busy or leaving: look at all
-		}
-		if a == nil {
-			return
-		}
-		a.requestStop()
-	}
-}
-
-const (
-	evictSample = 5   // idle objects compared
-	evictScan   = 256 // objects looked at to find them, before looking at all
-)
-
-// evictionCandidate returns the least recently used of the first
-// evictSample idle objects not already leaving among the first scan objects
-// of h.actors (Go's map iteration starts at a random place), or nil.
-func (h *Host) evictionCandidate(scan int) *actor {
-	var oldest *actor
-	found := 0
-	for _, a := range h.actors {
-		if scan--; scan < 0 {
-			break
-		}
-		if !a.idle() || a.stopRequested.Load() {
-			continue
-		}
-		if oldest == nil || a.used < oldest.used {
-			oldest = a
-		}
-		if found++; found == evictSample {
-			break
-		}
-	}
-	return oldest
 }
 
 // janitor evicts objects idle for longer than the idle timeout: their
@@ -428,6 +379,8 @@ func (h *Host) remove(a *actor) bool {
 	if h.actors[a.key] == a {
 		delete(h.actors, a.key)
 		h.markResting(a, false)
+		h.unprotect(a)
+		h.unevict(a)
 	}
 	h.retiring[a.key] = a.done
 	h.checkDrained()

@@ -93,11 +93,40 @@ func TestLiveCapSurvivesALoop(t *testing.T) {
 	calls := int64((passes - 1) * objects)
 	again := w.built.Load() - first
 	t.Logf("%d of %d calls activated their object again", again, calls)
-	if again > calls*3/4 {
-		t.Fatalf("%d of %d calls over a set 10%% larger than the cap activated their object again", again, calls)
+	// A sampled LRU activated about 44% again here (evict.go).
+	if again > calls/3 {
+		t.Fatalf("%d of %d calls over a set 10%% larger than the cap activated their object again, want at most a third", again, calls)
 	}
 	if n := call[int](t, w, name(0), "Count"); n != passes {
 		t.Fatalf("count %d, want %d", n, passes)
+	}
+}
+
+// Objects used once each, mixed into the use of a hot set that fits
+// under the cap, leave before the hot objects do (evict.go).
+func TestLiveCapKeepsAHotSetThroughOneOffs(t *testing.T) {
+	const live, hot, warm, rounds = 50, 30, 3, 8
+	w := newWorld(t, actor.Config{MaxLive: live})
+	var before int64
+	for r := range rounds {
+		if r == warm {
+			before = w.built.Load()
+		}
+		for i := range hot {
+			call[int](t, w, fmt.Sprintf("hot%02d", i), "Add", 1)
+		}
+		for i := range hot {
+			call[int](t, w, fmt.Sprintf("once%d-%02d", r, i), "Add", 1)
+		}
+	}
+	// After the first rounds, each round builds its one-offs; anything
+	// more is a hot object activated again.
+	calls := int64((rounds - warm) * hot)
+	again := w.built.Load() - before - calls
+	t.Logf("after %d rounds, the hot objects were activated again %d times in %d calls", warm, again, calls)
+	// A sampled LRU activated them again about half the time.
+	if again > calls/3 {
+		t.Fatalf("after %d rounds, the hot objects were activated again %d times in %d calls", warm, again, calls)
 	}
 }
 
