@@ -26,3 +26,15 @@ func TestPath(t *testing.T) {
 		t.Errorf("Path of a missing file: %v, want fs.ErrNotExist", err)
 	}
 }
+
+// Filesystem syncs the filesystem holding a directory, and reports a
+// missing one as fs.ErrNotExist.
+func TestFilesystem(t *testing.T) {
+	dir := t.TempDir()
+	if err := Filesystem(dir); err != nil {
+		t.Errorf("Filesystem: %v", err)
+	}
+	if err := Filesystem(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Filesystem of a missing directory: %v, want fs.ErrNotExist", err)
+	}
+}
