@@ -297,6 +297,9 @@ func (d *DB) Close() error {
 				first = den.Errorf(den.EINTERNAL, "remove empty object db: %w", err)
 			}
 		}
+		if first == nil && d.files != nil {
+			d.files.remove(d.path) // no files, nothing to make durable
+		}
 	}
 	return first
 }

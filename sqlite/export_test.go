@@ -25,3 +25,11 @@ func QueryStrings(db den.Database, query string) ([]string, error) {
 	})
 	return out, err
 }
+
+// NewFiles returns how many databases s remembers as having files whose
+// names may not be durable.
+func NewFiles(s *Store) int {
+	s.files.mu.Lock()
+	defer s.files.mu.Unlock()
+	return len(s.files.paths)
+}

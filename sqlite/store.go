@@ -203,6 +203,7 @@ func (s *Store) Remove(class string, id den.ID) error {
 			return den.Errorf(den.EINTERNAL, "remove object db: %w", err)
 		}
 	}
+	s.files.remove(p)
 	return nil
 }
 

@@ -303,3 +303,29 @@ func TestSyncedAllCoversANewDatabase(t *testing.T) {
 		t.Errorf("the next session's first Sync synced %q, want no directory or database file", got)
 	}
 }
+
+// The Store forgets a new database once it is synced or its files are
+// gone: addressing many objects that never write leaves nothing behind.
+func TestNewFilesAreForgotten(t *testing.T) {
+	s := sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{SyncFile: func(string) error { return nil }, SyncAll: func(string) error { return nil }})
+	for i := range 10 {
+		db := mustOpen(t, s, fmt.Sprint("reader-", i))
+		if _, _, err := db.Get("k"); err != nil {
+			t.Fatal(err)
+		}
+		must(t, db.Close()) // empty: its files are removed
+	}
+	synced := mustOpen(t, s, "writer")
+	commitKey(t, synced, "a")
+	must(t, synced.Sync())
+	unsynced := mustOpen(t, s, "unsynced")
+	commitKey(t, unsynced, "a")
+	must(t, unsynced.Close())
+	if n := sqlite.NewFiles(s); n != 1 {
+		t.Errorf("the store remembers %d new databases, want 1 (the one closed before its first Sync)", n)
+	}
+	must(t, s.Remove(class, testID("unsynced")))
+	if n := sqlite.NewFiles(s); n != 0 {
+		t.Errorf("after Remove the store remembers %d new databases, want 0", n)
+	}
+}
