@@ -95,6 +95,9 @@ func (d *DB) SyncedAll(token uint64) {
 	if !d.dirSynced.Load() && d.files != nil {
 		d.files.remove(d.path)
 	}
+	if d.settled != nil {
+		d.settled.done.Store(true) // that sync came after the Store began
+	}
 	d.dirSynced.Store(true)
 	d.Synced(token)
 }
