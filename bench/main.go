@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/den-run/den/internal/proc"
@@ -77,7 +78,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&variants, "variants", "kv,sql", "variants to run: kv, sql")
 	fs.StringVar(&workloads, "workloads", "hot,rr,new", "workloads to run: hot, rr, new")
 	fs.StringVar(&denFlags, "den-flags", "", "extra flags for the Den programs, space-separated")
-	fs.StringVar(&o.Profile, "profile", "", "write a CPU profile of each Den cell into this directory (Den kv then runs bench/app, the same counter code)")
+	fs.StringVar(&o.Profile, "profile", "", "write a CPU profile of the measured load of each Den cell into this directory (Den kv then runs bench/app, the same counter code)")
 	fs.StringVar(&o.Cache, "cache", "", "cache directory for wrk's scripts, workerd, binaries and data (default bench/.cache)")
 	fs.StringVar(&o.Out, "out", "", `markdown file to write the table to (default bench/results/DATE.md; "-" for none)`)
 	quick := fs.Bool("quick", false, "smoke run: -duration 2s -objects 1000 -new-cap 10s unless given")
@@ -145,6 +146,9 @@ type target struct {
 	variant string // "kv", "sql", or "-" for the ceiling
 	path    string // request path, with {name}
 	start   func(ctx context.Context, dir string) (*proc.Process, error)
+	// profiled: the process writes a CPU profile of the window between
+	// SIGUSR1 and SIGUSR2 (bench/app), sent around the measured load.
+	profiled bool
 }
 
 // workload is one row group of the table.
@@ -280,7 +284,7 @@ func (h *harness) targets(ctx context.Context) ([]target, error) {
 				if v == "sql" {
 					path = "/sql/{name}"
 				}
-				targets = append(targets, target{runtime: "Den", variant: v, path: path,
+				targets = append(targets, target{runtime: "Den", variant: v, path: path, profiled: opts.Profile != "",
 					start: func(ctx context.Context, dir string) (*proc.Process, error) {
 						var env []string
 						if opts.Profile != "" {
@@ -377,7 +381,13 @@ func (h *harness) cell(ctx context.Context, w workload, t target) Result {
 	if w.mode == "seq" {
 		load.Tag, load.Duration = "n", h.opts.NewCap
 	}
+	if t.profiled {
+		syscall.Kill(p.PID(), syscall.SIGUSR1)
+	}
 	stats, out, err := runWrk(ctx, h.wrk, dir, p.URL(), load)
+	if t.profiled {
+		syscall.Kill(p.PID(), syscall.SIGUSR2)
+	}
 	if err != nil {
 		r.Err = fmt.Errorf("%w\n%s", err, out)
 		return r

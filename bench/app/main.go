@@ -10,8 +10,10 @@
 // Each answers the counter's value as decimal text. It takes every Den flag
 // (run it with --help).
 //
-// With DEN_BENCH_CPUPROFILE=FILE it writes a CPU profile of its whole run to
-// FILE when it stops (SIGTERM), for go tool pprof.
+// With DEN_BENCH_CPUPROFILE=FILE it writes a CPU profile to FILE, for go
+// tool pprof: of the window between SIGUSR1 and SIGUSR2 (the harness sends
+// them around the measured load, leaving out warming and shutdown), or of
+// its whole run if no SIGUSR1 came before it stops (SIGTERM).
 package main
 
 import (
@@ -49,16 +51,35 @@ func runProfiled(path string) error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
+	window := make(chan os.Signal, 2)
+	signal.Notify(window, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	go func() { // owned by runProfiled: it returns after done closes
+		defer close(done)
+		for sig := range window {
+			if sig == syscall.SIGUSR1 { // start again: the profile so far is dropped
+				pprof.StopCPUProfile()
+				f.Truncate(0)
+				f.Seek(0, 0)
+				pprof.StartCPUProfile(f)
+				continue
+			}
+			pprof.StopCPUProfile()
+			return
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err = serve.Run(ctx, App(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
+	signal.Stop(window)
+	close(window)
+	<-done
 	pprof.StopCPUProfile()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
-
 // App returns the benchmark app.
 func App() serve.App {
 	sql := sqlClass()
