@@ -43,7 +43,7 @@ type Log struct {
 	index     map[uint64][]txRecord // each log's records, loaded for lookups
 
 	// The write-ahead log.
-	wal     *os.File
+	wal     *walFile
 	hdr     walHeader
 	hasHdr  bool
 	scanEnd int64       // end of the last commit frame seen
@@ -100,7 +100,7 @@ func (l *Log) Attach(db string) error {
 	if err != nil {
 		return err
 	}
-	wal, err := os.Open(l.walPath)
+	wal, err := openWALFile(l.walPath)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -138,9 +138,9 @@ func (l *Log) Attach(db string) error {
 	}
 	if l.hasHdr {
 		var at time.Time
-		if fi, err := l.wal.Stat(); err == nil {
-			at = fi.ModTime()
-			l.win = readWindow(l.wal, l.scanEnd, fi.Size())
+		if size, mtime, err := l.wal.stat(); err == nil {
+			at = mtime
+			l.win = readWindow(l.wal, l.scanEnd, size)
 		}
 		if err := l.scan(at); err != nil {
 			return err
@@ -350,7 +350,7 @@ func (l *Log) openWAL() error {
 	if l.wal != nil {
 		return nil
 	}
-	f, err := os.Open(l.walPath)
+	f, err := openWALFile(l.walPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -837,12 +837,15 @@ func (l *Log) prune() error {
 // Close closes the log's files. The history stays on disk.
 func (l *Log) Close() error {
 	var first error
-	for _, f := range []*os.File{l.cur, l.wal, l.dbf} {
+	for _, f := range []*os.File{l.cur, l.dbf} {
 		if f != nil {
 			if err := f.Close(); err != nil && first == nil {
 				first = err
 			}
 		}
+	}
+	if err := l.wal.Close(); err != nil && first == nil {
+		first = err
 	}
 	l.cur, l.wal, l.dbf = nil, nil, nil
 	l.win.release()

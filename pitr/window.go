@@ -1,9 +1,6 @@
 package pitr
 
-import (
-	"os"
-	"sync"
-)
+import "sync"
 
 // walWindow is a stretch of the WAL read with one system call, so that an
 // archive reads each frame once: the scan that finds new transactions
@@ -11,7 +8,7 @@ import (
 // Read frame by frame, a 4 MiB WAL cost a thousand reads at every
 // checkpoint, then was read again in one piece into fresh memory.
 type walWindow struct {
-	f   *os.File
+	f   *walFile
 	off int64  // where buf starts in the WAL
 	buf []byte // from windowPool
 }
@@ -23,7 +20,7 @@ var windowPool sync.Pool // of *[]byte
 // readWindow reads the WAL from off up to end, or to the file's end if it
 // is shorter. It returns nil if there is nothing to read or the read fails;
 // reads then go to the file.
-func readWindow(f *os.File, off, end int64) *walWindow {
+func readWindow(f *walFile, off, end int64) *walWindow {
 	if f == nil || end <= off {
 		return nil
 	}
