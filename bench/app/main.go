@@ -80,6 +80,7 @@ func runProfiled(path string) error {
 	}
 	return err
 }
+
 // App returns the benchmark app.
 func App() serve.App {
 	sql := sqlClass()
