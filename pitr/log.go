@@ -44,6 +44,8 @@ type Log struct {
 
 	// The write-ahead log.
 	wal     *walFile
+	walFD   int // SQLite's descriptor of the WAL, if useFD (UseWAL)
+	useFD   bool
 	hdr     walHeader
 	hasHdr  bool
 	scanEnd int64       // end of the last commit frame seen
@@ -100,11 +102,9 @@ func (l *Log) Attach(db string) error {
 	if err != nil {
 		return err
 	}
-	wal, err := openWALFile(l.walPath)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := l.openWAL(); err != nil {
 		return err
 	}
-	l.wal = wal
 	consistent := len(l.bases) > 0
 	resumed := false
 	if consistent && l.wal != nil && l.readWALHeader() && l.last.walEnd > 0 &&
@@ -345,9 +345,21 @@ func (l *Log) reader() io.ReaderAt {
 	return l.wal
 }
 
+// UseWAL has the log read the WAL through fd, the database connection's
+// own descriptor of it, instead of opening it by path: a live object's log
+// reads the WAL after every commit. Call it before Attach; fd must stay
+// open until Close.
+func (l *Log) UseWAL(fd int) {
+	l.walFD, l.useFD = fd, true
+}
+
 // openWAL opens the WAL for reading if it exists and is not open.
 func (l *Log) openWAL() error {
 	if l.wal != nil {
+		return nil
+	}
+	if l.useFD {
+		l.wal = &walFile{fd: l.walFD, path: l.walPath, borrowed: true}
 		return nil
 	}
 	f, err := openWALFile(l.walPath)

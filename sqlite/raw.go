@@ -186,3 +186,23 @@ func rawError(tls *libc.TLS, db, sql uintptr) error {
 	code := sqlite.ResultCode(lib.Xsqlite3_extended_errcode(tls, db))
 	return fmt.Errorf("%s: %s: %w", libc.GoString(sql), libc.GoString(lib.Xsqlite3_errmsg(tls, db)), code.ToError())
 }
+
+// walDescriptor returns the file descriptor SQLite reads and writes the
+// WAL through (SQLITE_FCNTL_JOURNAL_POINTER; the unix VFS's unixFile holds
+// it), or false if there is none. It stays valid until the connection
+// closes; the caller must not close it.
+func walDescriptor(conn *sqlite.Conn) (int, bool) {
+	tls, db := connTLSOf(conn), connHandleOf(conn)
+	pp := tls.Alloc(8)
+	defer tls.Free(8)
+	*(*uintptr)(cmem(pp)) = 0
+	if rc := lib.Xsqlite3_file_control(tls, db, mainDB, lib.SQLITE_FCNTL_JOURNAL_POINTER, pp); rc != lib.SQLITE_OK {
+		return -1, false
+	}
+	f := *(*uintptr)(cmem(pp))
+	if f == 0 || *(*uintptr)(cmem(f)) == 0 { // no file, or not open (no methods)
+		return -1, false
+	}
+	fd := int((*lib.TunixFile)(cmem(f)).Fh)
+	return fd, fd >= 0
+}
