@@ -103,13 +103,7 @@ func TestSyncAfterASessionThatNeverSynced(t *testing.T) {
 
 func TestSyncFailure(t *testing.T) {
 	var rec syncRecorder
-	s := sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{SyncFile: rec.sync, SyncAll: rec.syncAll})
-	db := mustOpen(t, s, "x")
-	fill(t, db, "new")
-	must(t, db.Sync())
-	must(t, db.Close())
-	db = mustOpen(t, s, "x")
-	fill(t, db, "a")
+	db := reopenedWithWrite(t, &rec)
 	injected := errors.New("injected fsync failure")
 	rec.setFail(injected)
 	err := db.Sync()
@@ -128,13 +122,7 @@ func TestSyncFailure(t *testing.T) {
 
 func TestSettleFailure(t *testing.T) {
 	var rec syncRecorder
-	s := sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{SyncFile: rec.sync, SyncAll: rec.syncAll})
-	db := mustOpen(t, s, "x")
-	fill(t, db, "new")
-	must(t, db.Sync())
-	must(t, db.Close())
-	db = mustOpen(t, s, "x")
-	fill(t, db, "a")
+	db := reopenedWithWrite(t, &rec)
 	injected := errors.New("injected syncfs failure")
 	rec.setFailAll(injected)
 	if err := db.Sync(); !errors.Is(err, injected) {
@@ -146,6 +134,20 @@ func TestSettleFailure(t *testing.T) {
 	if got := rec.take(); len(got) != 2 || !strings.HasPrefix(got[1], "syncfs ") {
 		t.Errorf("Sync after a failed syncfs synced %q, want the WAL and a syncfs again", got)
 	}
+}
+
+// reopenedWithWrite returns object x of a store syncing through rec, in its
+// second session (the first synced), with a write not yet synced.
+func reopenedWithWrite(t *testing.T, rec *syncRecorder) den.Database {
+	t.Helper()
+	s := sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{SyncFile: rec.sync, SyncAll: rec.syncAll})
+	db := mustOpen(t, s, "x")
+	fill(t, db, "new")
+	must(t, db.Sync())
+	must(t, db.Close())
+	db = mustOpen(t, s, "x")
+	fill(t, db, "a")
+	return db
 }
 
 // commitKey writes key in a turn's transaction.
