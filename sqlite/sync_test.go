@@ -83,7 +83,7 @@ func TestSyncPaths(t *testing.T) {
 
 func TestSyncAfterASessionThatNeverSynced(t *testing.T) {
 	var rec syncRecorder
-	s := sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{SyncFile: rec.sync, SyncAll: rec.syncAll})
+	s := recordingStore(t, &rec)
 	path := s.Path(class, testID("y"))
 	db := mustOpen(t, s, "y")
 	commitKey(t, db, "a")
@@ -140,7 +140,7 @@ func TestSettleFailure(t *testing.T) {
 // second session (the first synced), with a write not yet synced.
 func reopenedWithWrite(t *testing.T, rec *syncRecorder) den.Database {
 	t.Helper()
-	s := sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{SyncFile: rec.sync, SyncAll: rec.syncAll})
+	s := recordingStore(t, rec)
 	db := mustOpen(t, s, "x")
 	fill(t, db, "new")
 	must(t, db.Sync())
@@ -148,6 +148,12 @@ func reopenedWithWrite(t *testing.T, rec *syncRecorder) den.Database {
 	db = mustOpen(t, s, "x")
 	fill(t, db, "a")
 	return db
+}
+
+// recordingStore returns a store in a temporary directory whose syncs rec
+// records.
+func recordingStore(t *testing.T, rec *syncRecorder) *sqlite.Store {
+	return sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{SyncFile: rec.sync, SyncAll: rec.syncAll})
 }
 
 // commitKey writes key in a turn's transaction.
@@ -287,7 +293,7 @@ func copyDB(tb testing.TB, path, dir string) {
 // Sync then syncs only the WAL, and its next session is not new.
 func TestSyncedAllCoversANewDatabase(t *testing.T) {
 	var rec syncRecorder
-	s := sqlite.NewStoreWithOptions(t.TempDir(), sqlite.Options{SyncFile: rec.sync, SyncAll: rec.syncAll})
+	s := recordingStore(t, &rec)
 	path := s.Path(class, testID("z"))
 	db := mustOpen(t, s, "z")
 	commitKey(t, db, "a")
