@@ -2,6 +2,7 @@ package actor_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/den-run/den"
@@ -14,8 +15,16 @@ import (
 // through the shared durability barrier: the output gate lets the object run
 // its next turns while earlier replies wait, so one fsync covers many turns.
 func BenchmarkHotObjectGroupCommit(b *testing.B) {
+	for _, depth := range []int{1, 2} {
+		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) { benchHotObject(b, depth) })
+	}
+}
+
+// benchHotObject is BenchmarkHotObjectGroupCommit with depth barriers in
+// flight at once.
+func benchHotObject(b *testing.B, depth int) {
 	dir := b.TempDir()
-	c := commit.New(commit.Config{Dir: dir})
+	c := commit.New(commit.Config{Dir: dir, Depth: depth})
 	if err := c.Open(); err != nil {
 		b.Fatal(err)
 	}

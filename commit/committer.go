@@ -48,7 +48,7 @@ type Config struct {
 	Mode     Mode         // Auto (FDataSync when Dir is empty)
 	Dir      string       // Syncfs, Auto: a directory on the filesystem that holds the databases
 	Parallel int          // FDataSync: WAL files synced at once (32)
-	Depth    int          // barriers in flight at once (2)
+	Depth    int          // barriers in flight at once (1; see loop)
 	Logger   *slog.Logger // slog.Default()
 	// SyncFS replaces the syncfs(2) call, for fault injection in tests.
 	SyncFS func() error
@@ -128,7 +128,7 @@ func New(cfg Config) *Committer {
 		cfg.Parallel = 32
 	}
 	if cfg.Depth <= 0 {
-		cfg.Depth = 2
+		cfg.Depth = 1
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -229,9 +229,12 @@ func (c *Committer) Forget(db den.Database) {
 }
 
 // loop gathers batches and runs their barriers until Close, then one last
-// one. Up to Depth barriers are in flight at once, so a write that commits
-// while one runs need not wait for it to end before its own sync starts;
-// callbacks are still released batch by batch, in order.
+// one. Up to Depth barriers are in flight at once; callbacks are released
+// batch by batch, in order. With Depth above 1 a write that commits while a
+// barrier runs need not wait for it to end before its own sync starts, but
+// the batches are smaller and the node pays more device flushes, which cost
+// the machine CPU outside the process: the default, 1, was faster on every
+// workload measured (docs/STORAGE.md, "Overlap").
 //
 // Gathering: when a barrier starts, the callers it will release need a
 // moment to send their next writes. If fewer flushes are pending than the

@@ -128,6 +128,9 @@ func BenchmarkTenThousandAlarmsDue(b *testing.B) {
 		b.ReportMetric(took.Seconds(), "s-all")
 		b.ReportMetric(float64(n)/took.Seconds(), "alarms/s")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/alarm")
+		st := nd.commit.Stats()
+		b.ReportMetric(float64(st.Barriers)/float64(n), "barriers/alarm")
+		b.ReportMetric(float64(st.Databases)/float64(max(st.Barriers, 1)), "dbs/barrier")
 		b.Logf("%d alarms due at once on objects out of memory: all delivered %v after start, %v of CPU (%s)", n, took.Round(time.Millisecond), cpu.Round(time.Millisecond), fmt.Sprintf("%+v", nd.runner.Stats()))
 		checkOnce(b, nd, n)
 	}

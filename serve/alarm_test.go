@@ -112,6 +112,7 @@ type node struct {
 	host   *actor.Host
 	runner *alarm.Runner
 	ns     *den.Namespace
+	commit *commit.Committer
 }
 
 var nodeKey = den.Key{7}
@@ -151,6 +152,7 @@ func openNodeWith(tb testing.TB, dir string, log *runLog, cfg alarm.Config, idle
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { barrier.Close() }) // runs after the node's close: cleanups go last-first
+	n.commit = barrier
 	n.host = actor.New(actor.Config{Store: store, Committer: barrier, Alarms: n.idx, Logger: quiet, IdleTimeout: idle, MaxLive: maxLive},
 		den.Class{Name: "Timer", New: func(st den.State, env *den.Env) (any, error) { return &Timer{st: st, log: log}, nil }})
 	n.ns = den.NewNamespace("TIMER", "Timer", nodeKey, n.host)
