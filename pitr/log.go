@@ -157,8 +157,23 @@ func (l *Log) loadHistory() error {
 	if err != nil {
 		return err
 	}
+	if len(bases) == 0 {
+		return nil
+	}
+	// The newest log is opened once, for its header and its tail.
+	newest := bases[len(bases)-1]
+	f, err := os.OpenFile(filepath.Join(l.dir, logName(newest)), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	for _, b := range bases {
-		h, err := l.readLogHeader(b)
+		var h logHeader
+		if b == newest {
+			h, err = readLogHeader(f)
+		} else {
+			h, err = l.readLogHeader(b)
+		}
 		if err != nil && len(bases) == 1 && unwritten(filepath.Join(l.dir, logName(b))) {
 			// A lazy first pair whose header a crash lost: checkLazy
 			// removes it.
@@ -176,15 +191,6 @@ func (l *Log) loadHistory() error {
 		l.pageSize = h.pageSize
 	}
 	l.bases = bases
-	if len(bases) == 0 {
-		return nil
-	}
-	newest := bases[len(bases)-1]
-	f, err := os.OpenFile(filepath.Join(l.dir, logName(newest)), os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	l.cur = f
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return err
@@ -207,7 +213,6 @@ func (l *Log) loadHistory() error {
 		l.last = last.txInfo
 	}
 	l.curSize, l.sinceSnap = end, end-logHeaderSize
-	l.closeCur()
 	return nil
 }
 
@@ -247,8 +252,13 @@ func (l *Log) readLogHeader(base uint64) (logHeader, error) {
 		return logHeader{}, err
 	}
 	defer f.Close()
+	return readLogHeader(f)
+}
+
+// readLogHeader reads the header of log f.
+func readLogHeader(f *os.File) (logHeader, error) {
 	b := make([]byte, logHeaderSize)
-	if _, err := io.ReadFull(f, b); err != nil {
+	if _, err := f.ReadAt(b, 0); err != nil {
 		return logHeader{}, fmt.Errorf("%s: %w", f.Name(), err)
 	}
 	return decodeLogHeader(b)

@@ -155,25 +155,47 @@ func BenchmarkRestore(b *testing.B) {
 // writes one key and closes it: the first close writes the history's first
 // pair (lazily). Syncs do nothing: the CPU of the path, not the disk.
 func BenchmarkFirstCloseWithHistory(b *testing.B) {
+	s := nosyncHistoryStore(b)
+	i := 0
+	for b.Loop() {
+		writeAndClose(b, s, fmt.Sprint("new-", i))
+		i++
+	}
+}
+
+// BenchmarkReopenWriteWithHistory reopens an object's database with
+// history, writes one key and closes it: an evicted object's alarm or
+// request. Syncs do nothing: the CPU of the path, not the disk.
+func BenchmarkReopenWriteWithHistory(b *testing.B) {
+	s := nosyncHistoryStore(b)
+	writeAndClose(b, s, "x")
+	for b.Loop() {
+		writeAndClose(b, s, "x")
+	}
+}
+
+// nosyncHistoryStore returns a store that keeps history and syncs nothing.
+func nosyncHistoryStore(b *testing.B) *dsqlite.Store {
 	dir := b.TempDir()
 	nosync := func(string) error { return nil }
 	a := pitr.New(filepath.Join(dir, "history"), pitr.Options{SyncFile: nosync})
-	s := dsqlite.NewStoreWithOptions(filepath.Join(dir, "objects"), dsqlite.Options{
+	return dsqlite.NewStoreWithOptions(filepath.Join(dir, "objects"), dsqlite.Options{
 		History:  func(class string, id den.ID) dsqlite.Log { return a.Open(class, id) },
 		SyncFile: nosync,
 	})
-	i := 0
-	for b.Loop() {
-		db, err := s.Open(b.Context(), class, testID(fmt.Sprint("new-", i)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		i++
-		must(b, db.Begin())
-		must(b, db.Put("k", []byte("v")))
-		if _, err := db.Commit(); err != nil {
-			b.Fatal(err)
-		}
-		must(b, db.Close())
+}
+
+// writeAndClose opens name's database in s, writes one key in a turn and
+// closes it.
+func writeAndClose(b *testing.B, s *dsqlite.Store, name string) {
+	db, err := s.Open(b.Context(), class, testID(name))
+	if err != nil {
+		b.Fatal(err)
 	}
+	must(b, db.Begin())
+	must(b, db.Put("k", []byte("v")))
+	if _, err := db.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	must(b, db.Close())
 }
