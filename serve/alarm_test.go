@@ -17,6 +17,7 @@ import (
 	"github.com/den-run/den/actor"
 	"github.com/den-run/den/alarm"
 	"github.com/den-run/den/commit"
+	"github.com/den-run/den/pitr"
 	"github.com/den-run/den/serve"
 	"github.com/den-run/den/sqlite"
 )
@@ -131,7 +132,9 @@ func openNodeWith(tb testing.TB, dir string, log *runLog, cfg alarm.Config, idle
 	tb.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	objects := filepath.Join(dir, "objects")
-	store := sqlite.NewStore(objects)
+	// Point-in-time history is on, as serve keeps it by default.
+	history := pitr.New(filepath.Join(dir, serve.HistoryDir), pitr.Options{Retention: den.DefaultRetention})
+	store := sqlite.NewStoreWithOptions(objects, sqlite.Options{History: func(class string, id den.ID) sqlite.Log { return history.Open(class, id) }})
 	n := &node{dir: dir}
 	n.idx = alarm.NewIndex(filepath.Join(dir, "alarms.sqlite"), alarm.IndexConfig{
 		Logger: quiet,
