@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // A log file ("<base>.log") is a 64-byte header, then one record per
@@ -242,7 +244,7 @@ const RestoreFile = "restore.sqlite"
 // and removes leftovers of interrupted writes (temporary files, a snapshot
 // without its log, a log without its snapshot).
 func listPairs(dir string) ([]uint64, error) {
-	ents, err := os.ReadDir(dir)
+	names, err := readNames(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -250,8 +252,7 @@ func listPairs(dir string) ([]uint64, error) {
 		return nil, err
 	}
 	snaps, logs := map[uint64]bool{}, map[uint64]bool{}
-	for _, e := range ents {
-		name := e.Name()
+	for _, name := range names {
 		if strings.HasSuffix(name, ".tmp") {
 			os.Remove(filepath.Join(dir, name))
 			continue
@@ -286,4 +287,30 @@ func listPairs(dir string) ([]uint64, error) {
 	}
 	slices.Sort(bases)
 	return bases, nil
+}
+
+// readNames returns the names in directory dir, in no order. Every open of
+// an object with history lists its directory, so it reads the entries
+// with plain system calls (os.ReadDir makes and sorts a DirEntry each).
+func readNames(dir string) ([]string, error) {
+	fd, err := openRaw(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var buf [8 << 10]byte
+	var names []string
+	for {
+		n, err := unix.Getdents(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "readdirent", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
 }

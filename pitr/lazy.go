@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -175,21 +174,45 @@ func unwritten(path string) bool {
 }
 
 // snapshotIs reports whether the file at path has size bytes with CRC-32C crc.
+// After a restart every object's first open checks its first snapshot, so
+// it reads with plain system calls into pooled memory.
 func snapshotIs(path string, size int64, crc uint32) bool {
-	f, err := os.Open(path)
+	fd, err := openRaw(path, unix.O_RDONLY, 0)
 	if err != nil {
 		return false
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.Size() != size {
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Size != size {
 		return false
 	}
-	h := crc32.New(castagnoli)
-	if _, err := io.Copy(h, f); err != nil {
-		return false
+	p := copyBuffer()
+	defer windowPool.Put(p)
+	buf := (*p)[:cap(*p)]
+	sum := uint32(0)
+	for off := int64(0); off < size; {
+		n, err := unix.Pread(fd, buf[:min(int64(len(buf)), size-off)], off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return false
+		}
+		sum = crc32.Update(sum, castagnoli, buf[:n])
+		off += int64(n)
 	}
-	return h.Sum32() == crc
+	return sum == crc
+}
+
+// copyBuffer returns pooled memory of at least 64 KiB for copying or
+// checking a file; put it back in windowPool.
+func copyBuffer() *[]byte {
+	p, _ := windowPool.Get().(*[]byte)
+	if p == nil || cap(*p) < 64<<10 {
+		b := make([]byte, 256<<10)
+		p = &b
+	}
+	return p
 }
 
 // copyFile copies the first size bytes of src to dst, without syncing, and
@@ -212,11 +235,7 @@ func copyFile(src, dst string, size int64) (crc uint32, err error) {
 			os.Remove(dst)
 		}
 	}()
-	p, _ := windowPool.Get().(*[]byte)
-	if p == nil || cap(*p) < 64<<10 {
-		b := make([]byte, 256<<10)
-		p = &b
-	}
+	p := copyBuffer()
 	defer windowPool.Put(p)
 	buf := (*p)[:cap(*p)]
 	for off := int64(0); off < size; {
