@@ -188,6 +188,12 @@ func nosyncHistoryStore(b *testing.B) *dsqlite.Store {
 // writeAndClose opens name's database in s, writes one key in a turn and
 // closes it.
 func writeAndClose(b *testing.B, s *dsqlite.Store, name string) {
+	must(b, writeKey(b, s, name).Close())
+}
+
+// writeKey opens name's database in s and writes one key in a turn; the
+// caller syncs it or not, and closes it.
+func writeKey(b *testing.B, s *dsqlite.Store, name string) den.Database {
 	db, err := s.Open(b.Context(), class, testID(name))
 	if err != nil {
 		b.Fatal(err)
@@ -197,5 +203,5 @@ func writeAndClose(b *testing.B, s *dsqlite.Store, name string) {
 	if _, err := db.Commit(); err != nil {
 		b.Fatal(err)
 	}
-	must(b, db.Close())
+	return db
 }

@@ -362,20 +362,11 @@ func TestEmptyDatabaseIsRemovedOnClose(t *testing.T) {
 // durable and closes it: the first touch of a new object.
 func BenchmarkOpenNew(b *testing.B) {
 	s := sqlite.NewStore(b.TempDir())
-	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		db, err := s.Open(ctx, class, testID(fmt.Sprint("new-", i)))
-		if err != nil {
-			b.Fatal(err)
-		}
+		db := writeKey(b, s, fmt.Sprint("new-", i))
 		i++
-		must(b, db.Begin())
-		must(b, db.Put("k", []byte("v")))
-		if _, err := db.Commit(); err != nil {
-			b.Fatal(err)
-		}
 		must(b, db.Sync())
 		must(b, db.Close())
 	}
@@ -388,18 +379,9 @@ func BenchmarkReopenWrite(b *testing.B) {
 	db := mustOpen(b, s, "x")
 	must(b, db.Put("k", []byte("v")))
 	must(b, db.Close())
-	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		db, err := s.Open(ctx, class, testID("x"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		must(b, db.Begin())
-		must(b, db.Put("k", []byte("v2")))
-		if _, err := db.Commit(); err != nil {
-			b.Fatal(err)
-		}
+		db := writeKey(b, s, "x")
 		must(b, db.Sync())
 		must(b, db.Close())
 	}
