@@ -234,7 +234,7 @@ func (c *Committer) Forget(db den.Database) {
 // barrier runs need not wait for it to end before its own sync starts, but
 // the batches are smaller and the node pays more device flushes, which cost
 // the machine CPU outside the process: the default, 1, was faster on every
-// workload measured (docs/STORAGE.md, "Overlap").
+// workload measured (docs/STORAGE.md, "One barrier at a time").
 //
 // Gathering: when a barrier starts, the callers it will release need a
 // moment to send their next writes. If fewer flushes are pending than the
