@@ -24,7 +24,7 @@ func (l *Log) WriteImage(bm den.Bookmark, dst *os.File) error {
 		return den.Errorf(den.EINTERNAL, "history: bookmark %s is not archived yet", bm)
 	}
 	base, _ := l.baseFor(t.txid)
-	snap, err := os.Open(filepath.Join(l.dir, snapName(base)))
+	snap, err := openFile(filepath.Join(l.dir, snapName(base)), os.O_RDONLY, 0)
 	if err != nil {
 		return den.Errorf(den.EINTERNAL, "history: open snapshot: %w", err)
 	}
@@ -59,7 +59,7 @@ func (l *Log) WriteImage(bm den.Bookmark, dst *os.File) error {
 // including transaction txid, into dst, and returns the database's size in
 // pages after txid.
 func (l *Log) replay(base, txid uint64, dst *os.File) (uint32, error) {
-	f, err := os.Open(filepath.Join(l.dir, logName(base)))
+	f, err := openFile(filepath.Join(l.dir, logName(base)), os.O_RDONLY, 0)
 	if err != nil {
 		return 0, den.Errorf(den.EINTERNAL, "history: open log: %w", err)
 	}
@@ -179,7 +179,7 @@ func (l *Log) Stage(build func(f *os.File) error) error {
 	}
 	final := filepath.Join(l.dir, RestoreFile)
 	tmp := final + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := openFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return den.Errorf(den.EINTERNAL, "stage restore: %w", err)
 	}

@@ -162,7 +162,7 @@ func (l *Log) loadHistory() error {
 	}
 	// The newest log is opened once, for its header and its tail.
 	newest := bases[len(bases)-1]
-	f, err := os.OpenFile(filepath.Join(l.dir, logName(newest)), os.O_RDWR, 0)
+	f, err := openFile(filepath.Join(l.dir, logName(newest)), os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
@@ -247,7 +247,7 @@ func (l *Log) tail(f *os.File, size int64) (int64, *txRecord, error) {
 }
 
 func (l *Log) readLogHeader(base uint64) (logHeader, error) {
-	f, err := os.Open(filepath.Join(l.dir, logName(base)))
+	f, err := openFile(filepath.Join(l.dir, logName(base)), os.O_RDONLY, 0)
 	if err != nil {
 		return logHeader{}, err
 	}
@@ -591,7 +591,7 @@ func (l *Log) openCur() error {
 	if l.cur != nil {
 		return nil
 	}
-	f, err := os.OpenFile(filepath.Join(l.dir, logName(l.bases[len(l.bases)-1])), os.O_RDWR, 0)
+	f, err := openFile(filepath.Join(l.dir, logName(l.bases[len(l.bases)-1])), os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
@@ -671,7 +671,7 @@ func (l *Log) baseOf(pgno uint32, first int64, frames []byte, dbPages int64, bas
 		return kindZero, nil
 	}
 	if l.dbf == nil {
-		f, err := os.Open(l.db)
+		f, err := openFile(l.db, os.O_RDONLY, 0)
 		if err != nil {
 			return 0, fmt.Errorf("history: %w", err)
 		}
@@ -781,7 +781,7 @@ func (l *Log) writePair(base txInfo, size int64) error {
 
 // startLog opens the new pair's log at path, empty, as the newest.
 func (l *Log) startLog(path string, base txInfo) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := openFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
@@ -803,13 +803,13 @@ func (l *Log) useLog(f *os.File, base txInfo) {
 // copyDurably copies the first size bytes of src to dst through a temporary
 // file, synced before it is renamed into place.
 func (l *Log) copyDurably(src, dst string, size int64) error {
-	in, err := os.Open(src)
+	in, err := openFile(src, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -889,7 +889,7 @@ func fileSize(path string) (int64, error) {
 // dbPageSize reads the page size from a database file's header, 4096 if it
 // has none.
 func dbPageSize(path string) int {
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return 4096
 	}

@@ -92,7 +92,7 @@ func (l *Log) records(base uint64) ([]txRecord, error) {
 	size := l.curSize
 	if len(l.bases) == 0 || base != l.bases[len(l.bases)-1] || f == nil {
 		var err error
-		if f, err = os.Open(filepath.Join(l.dir, logName(base))); err != nil {
+		if f, err = openFile(filepath.Join(l.dir, logName(base)), os.O_RDONLY, 0); err != nil {
 			return nil, den.Errorf(den.EINTERNAL, "history: %w", err)
 		}
 		defer f.Close()
