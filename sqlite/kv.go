@@ -18,12 +18,16 @@ const (
 	sqlPut    = "INSERT INTO _cf_KV VALUES(?, ?) ON CONFLICT DO UPDATE SET value = excluded.value"
 	sqlDelete = "DELETE FROM _cf_KV WHERE key = ?"
 
-	// ?1 is the inclusive low bound, ?2 the limit (-1 for none), ?3 the
-	// exclusive high bound.
-	sqlListAsc     = "SELECT key, value FROM _cf_KV WHERE key >= ?1 ORDER BY key ASC LIMIT ?2"
-	sqlListAscHi   = "SELECT key, value FROM _cf_KV WHERE key >= ?1 AND key < ?3 ORDER BY key ASC LIMIT ?2"
-	sqlListDesc    = "SELECT key, value FROM _cf_KV WHERE key >= ?1 ORDER BY key DESC LIMIT ?2"
-	sqlListDescHi  = "SELECT key, value FROM _cf_KV WHERE key >= ?1 AND key < ?3 ORDER BY key DESC LIMIT ?2"
+	// ?1 is the inclusive low bound, ?2 the exclusive high bound. The limit
+	// is list's loop, not a LIMIT ?: SQLite recompiles a statement with a
+	// bound LIMIT and a two-sided range at every step after new bindings
+	// (its planner takes the LIMIT's value into account), which made each
+	// List of a prefix a fresh parse. Stepping stops at the limit, so the
+	// scan reads no more rows than LIMIT would.
+	sqlListAsc     = "SELECT key, value FROM _cf_KV WHERE key >= ?1 ORDER BY key ASC"
+	sqlListAscHi   = "SELECT key, value FROM _cf_KV WHERE key >= ?1 AND key < ?2 ORDER BY key ASC"
+	sqlListDesc    = "SELECT key, value FROM _cf_KV WHERE key >= ?1 ORDER BY key DESC"
+	sqlListDescHi  = "SELECT key, value FROM _cf_KV WHERE key >= ?1 AND key < ?2 ORDER BY key DESC"
 	sqlUserSchema  = `SELECT type, name FROM sqlite_schema WHERE type IN ('table', 'index', 'view', 'trigger') AND name NOT LIKE '\_cf\_%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY CASE type WHEN 'view' THEN 0 WHEN 'trigger' THEN 1 WHEN 'table' THEN iif(sql LIKE 'CREATE VIRTUAL%', 2, 3) ELSE 4 END, name`
 	sqlDeleteKV    = "DELETE FROM _cf_KV"
 	sqlDeleteMeta  = "DELETE FROM _cf_METADATA"
@@ -247,15 +251,11 @@ func (d *DB) list(query string, r den.KeyRange, limit int) (_ []den.Entry, err e
 		}
 	}()
 	stmt.BindText(1, r.Lo)
-	if limit <= 0 {
-		limit = -1 // no limit
-	}
-	stmt.BindInt64(2, int64(limit))
 	if r.HasHi {
-		stmt.BindText(3, r.Hi)
+		stmt.BindText(2, r.Hi)
 	}
 	var entries []den.Entry
-	for {
+	for limit <= 0 || len(entries) < limit {
 		row, err := stmt.Step()
 		if err != nil {
 			return nil, err
@@ -267,6 +267,7 @@ func (d *DB) list(query string, r den.KeyRange, limit int) (_ []den.Entry, err e
 		stmt.ColumnBytes(1, v)
 		entries = append(entries, den.Entry{Key: stmt.ColumnText(0), Value: v})
 	}
+	return entries, nil
 }
 
 // DeleteAll wipes the database atomically: every key, every metadata row
