@@ -50,9 +50,12 @@ const (
 		WHERE class = ?1 AND id = ?2 AND seq = ?3`
 	sqlDelete = "DELETE FROM alarms WHERE class = ?1 AND id = ?2 AND seq = ?3"
 	sqlForget = "DELETE FROM alarms WHERE class = ?1 AND id = ?2"
-	sqlDue    = `SELECT class, id, name, due, seq, retried, retries, failures FROM alarms
+	// sqlDue has no LIMIT ?: readRows stops at the limit. SQLite recompiles
+	// a statement with a bound LIMIT and a two-sided range at every step
+	// after new bindings, a parse for every batch of due rows.
+	sqlDue = `SELECT class, id, name, due, seq, retried, retries, failures FROM alarms
 		WHERE due <= ?1 AND (due, class, id) > (?2, ?3, ?4)
-		ORDER BY due, class, id LIMIT ?5`
+		ORDER BY due, class, id`
 	sqlNext     = "SELECT due FROM alarms WHERE due > ?1 ORDER BY due LIMIT 1"
 	sqlLookup   = "SELECT class, id, name, due, seq, retried, retries, failures FROM alarms WHERE class = ?1 AND id = ?2"
 	sqlCount    = "SELECT count(*) FROM alarms"
@@ -528,7 +531,6 @@ func (x *Index) due(now time.Time, after Row, limit int) ([]Row, error) {
 	}
 	stmt.BindText(3, after.Class)
 	stmt.BindBytes(4, after.ID[:])
-	stmt.BindInt64(5, int64(limit))
 	rows, err := readRows(stmt, limit)
 	if err != nil {
 		return nil, den.Errorf(den.EINTERNAL, "read alarm index: %w", err)
@@ -607,7 +609,7 @@ func readRows(stmt *sqlite.Stmt, limit int) (_ []Row, err error) {
 		}
 	}()
 	rows := make([]Row, 0, min(limit, 64))
-	for {
+	for len(rows) < limit {
 		ok, err := stmt.Step()
 		if err != nil {
 			return nil, err
@@ -629,6 +631,7 @@ func readRows(stmt *sqlite.Stmt, limit int) (_ []Row, err error) {
 		}
 		rows = append(rows, r)
 	}
+	return rows, nil
 }
 
 func nanos(t time.Time) int64 {

@@ -19,9 +19,12 @@ const (
 
 const (
 	objectColumns = "id, name, bytes, created, last_active"
-	sqlByID       = "SELECT " + objectColumns + " FROM objects WHERE class = ?1 AND id > ?2 AND id <= ?3 ORDER BY id LIMIT ?4"
-	sqlByName     = "SELECT " + objectColumns + " FROM objects WHERE class = ?1 AND name != '' AND name >= ?2 AND name < ?3 AND (name, id) > (?4, ?5) AND id >= ?6 AND id <= ?7 ORDER BY name, id LIMIT ?8"
-	sqlLookup     = "SELECT " + objectColumns + " FROM objects WHERE class = ?1 AND id = ?2"
+	// The pages have no LIMIT ?: readObjects stops at the limit. SQLite
+	// recompiles a statement with a bound LIMIT and a two-sided range at
+	// every step after new bindings.
+	sqlByID   = "SELECT " + objectColumns + " FROM objects WHERE class = ?1 AND id > ?2 AND id <= ?3 ORDER BY id"
+	sqlByName = "SELECT " + objectColumns + " FROM objects WHERE class = ?1 AND name != '' AND name >= ?2 AND name < ?3 AND (name, id) > (?4, ?5) AND id >= ?6 AND id <= ?7 ORDER BY name, id"
+	sqlLookup = "SELECT " + objectColumns + " FROM objects WHERE class = ?1 AND id = ?2"
 )
 
 // List returns a page of the catalog's objects of class that q selects, and
@@ -59,7 +62,6 @@ func (m *Meter) List(ctx context.Context, class string, q den.ObjectQuery) ([]de
 		stmt.BindText(1, class)
 		stmt.BindBytes(2, after)
 		stmt.BindBytes(3, hi)
-		stmt.BindInt64(4, int64(limit+1))
 	} else {
 		stmt = m.rd.Prep(sqlByName)
 		stmt.BindText(1, class)
@@ -72,7 +74,6 @@ func (m *Meter) List(ctx context.Context, class string, q den.ObjectQuery) ([]de
 		stmt.BindBytes(5, afterID)
 		stmt.BindBytes(6, lo)
 		stmt.BindBytes(7, hi)
-		stmt.BindInt64(8, int64(limit+1))
 	}
 	objs, err := readObjects(stmt, class, limit+1)
 	if err != nil {
@@ -111,7 +112,7 @@ func readObjects(stmt *sqlite.Stmt, class string, limit int) (_ []den.ObjectInfo
 		}
 	}()
 	objs := make([]den.ObjectInfo, 0, min(limit, 128))
-	for {
+	for len(objs) < limit {
 		ok, err := stmt.Step()
 		if err != nil {
 			return nil, err
@@ -129,6 +130,7 @@ func readObjects(stmt *sqlite.Stmt, class string, limit int) (_ []den.ObjectInfo
 		}
 		objs = append(objs, o)
 	}
+	return objs, nil
 }
 
 // idRange returns the lowest and highest IDs that begin with the hex prefix.
