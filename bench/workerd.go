@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -87,19 +85,6 @@ func startWorkerd(ctx context.Context, bin, dir string) (*proc.Process, error) {
 		Args:      []string{"serve", config, "--control-fd", "3"},
 		Dir:       dir,
 		ControlFD: true,
-		Ready:     workerdListening,
+		Ready:     proc.WorkerdListening,
 	})
-}
-
-// workerdListening parses the control message workerd sends once its http
-// socket listens, such as {"event":"listen","socket":"http","port":41403}.
-func workerdListening(line string) (addr string, ok bool) {
-	var m struct {
-		Event, Socket string
-		Port          int
-	}
-	if json.Unmarshal([]byte(line), &m) != nil || m.Event != "listen" || m.Socket != "http" || m.Port == 0 {
-		return "", false
-	}
-	return fmt.Sprintf("127.0.0.1:%d", m.Port), true
 }

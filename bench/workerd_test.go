@@ -28,17 +28,3 @@ func TestWorkerdConfig(t *testing.T) {
 		t.Errorf("no storage directory: %v", err)
 	}
 }
-
-func TestWorkerdListening(t *testing.T) {
-	for line, want := range map[string]string{
-		`{"event":"listen","socket":"http","port":41403}`:  "127.0.0.1:41403",
-		`{"event":"listen","socket":"admin","port":41404}`: "",
-		`{"event":"listen","socket":"http","port":0}`:      "",
-		`not json`: "",
-	} {
-		got, ok := workerdListening(line)
-		if got != want || ok != (want != "") {
-			t.Errorf("workerdListening(%s) = %q, %v; want %q", line, got, ok, want)
-		}
-	}
-}

@@ -203,7 +203,7 @@ func (r *result) await(ctx context.Context, p *proc.Process, c counter, restart 
 			r.first = now.Sub(restart)
 		}
 		if n >= o.Objects {
-			r.all, r.cpu = now.Sub(restart), cpuTime(p.PID())
+			r.all, r.cpu = now.Sub(restart), p.CPUTime()
 			if r.peakRSS, err = p.PeakRSS(); err != nil {
 				logf("peak RSS: %v", err)
 			}
@@ -514,20 +514,4 @@ func complaints(log string) (int, string) {
 		}
 	}
 	return n, strings.Join(lines[max(0, len(lines)-4):], "\n")
-}
-
-// cpuTime returns the user and system CPU time of process pid, or 0.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+k) * time.Second / 100 // clock ticks (USER_HZ is 100 on Linux)
 }

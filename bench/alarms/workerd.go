@@ -142,16 +142,7 @@ func startWorkerd(ctx context.Context, bin, dir, collector string) (*proc.Proces
 		Args:      []string{"serve", config, "--control-fd", "3"},
 		Dir:       dir,
 		ControlFD: true,
-		Ready: func(line string) (string, bool) {
-			var m struct {
-				Event, Socket string
-				Port          int
-			}
-			if json.Unmarshal([]byte(line), &m) != nil || m.Event != "listen" || m.Socket != "http" || m.Port == 0 {
-				return "", false
-			}
-			return fmt.Sprintf("127.0.0.1:%d", m.Port), true
-		},
+		Ready:     proc.WorkerdListening,
 	})
 }
 

@@ -95,7 +95,7 @@ func floor(ctx context.Context, bin string, o Options) ([]string, error) {
 		payload := strconv.Itoa(round) // what Den's cell sends for "b:<round>"
 		frame := append([]byte{0x81, byte(len(payload))}, payload...)
 		for i, v := range variants {
-			s0, c0 := s.cpu(), selfCPU()
+			s0, c0 := s.p.CPUTime(), selfCPU()
 			if err := ctl.send(fmt.Sprintf("%s %x", v.cmd, frame)); err != nil {
 				return nil, err
 			}
@@ -114,7 +114,7 @@ func floor(ctx context.Context, bin string, o Options) ([]string, error) {
 			}
 			if round > 0 {
 				st[i].lat = append(st[i].lat, time.Duration(last-first))
-				st[i].srvCPU += s.cpu() - s0
+				st[i].srvCPU += s.p.CPUTime() - s0
 				st[i].cliCPU += selfCPU() - c0
 			}
 		}

@@ -152,22 +152,6 @@ func (s *server) rss() (int64, error) {
 	return 0, errors.New("no VmRSS")
 }
 
-// cpu returns the server's CPU time (user and system).
-func (s *server) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.p.PID()))
-	if err != nil {
-		return 0
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	k, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+k) * time.Second / 100 // clock ticks (USER_HZ is 100 on Linux)
-}
-
 // selfCPU returns this process's CPU time.
 func selfCPU() time.Duration {
 	var ru syscall.Rusage
@@ -422,7 +406,7 @@ func broadcast(ctx context.Context, start starter, o Options) (string, error) {
 	var lat []time.Duration
 	var srvCPU, cliCPU time.Duration
 	for round := range o.Rounds + 1 {
-		s0, c0 := s.cpu(), selfCPU()
+		s0, c0 := s.p.CPUTime(), selfCPU()
 		t0 := monotonic()
 		if err := sendRaw(fds[round%len(fds)], "b:"+strconv.Itoa(round)); err != nil {
 			return "", err
@@ -433,7 +417,7 @@ func broadcast(ctx context.Context, start starter, o Options) (string, error) {
 		}
 		if round > 0 { // round 0 wakes the room
 			lat = append(lat, time.Duration(last-t0))
-			srvCPU += s.cpu() - s0
+			srvCPU += s.p.CPUTime() - s0
 			cliCPU += selfCPU() - c0
 		}
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -56,15 +54,6 @@ func startWorkerd(ctx context.Context, bin, dir string) (*proc.Process, error) {
 		Args:      []string{"serve", config, "--control-fd", "3"},
 		Dir:       dir,
 		ControlFD: true,
-		Ready: func(line string) (string, bool) {
-			var m struct {
-				Event, Socket string
-				Port          int
-			}
-			if json.Unmarshal([]byte(line), &m) != nil || m.Event != "listen" || m.Socket != "http" || m.Port == 0 {
-				return "", false
-			}
-			return fmt.Sprintf("127.0.0.1:%d", m.Port), true
-		},
+		Ready:     proc.WorkerdListening,
 	})
 }

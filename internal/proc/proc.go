@@ -2,6 +2,7 @@ package proc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,20 @@ func DenListening(line string) (addr string, ok bool) {
 		return "", false
 	}
 	return addr, true
+}
+
+// WorkerdListening parses the message workerd writes to its --control-fd
+// once its socket named "http" listens, such as
+// {"event":"listen","socket":"http","port":41403}, and returns the address.
+func WorkerdListening(line string) (addr string, ok bool) {
+	var m struct {
+		Event, Socket string
+		Port          int
+	}
+	if json.Unmarshal([]byte(line), &m) != nil || m.Event != "listen" || m.Socket != "http" || m.Port == 0 {
+		return "", false
+	}
+	return fmt.Sprintf("127.0.0.1:%d", m.Port), true
 }
 
 // Build compiles the Go package pkg (an import path such as
@@ -190,6 +205,23 @@ func (p *Process) PeakRSS() (int64, error) {
 		return 0, err
 	}
 	return ParseVmHWM(string(b))
+}
+
+// CPUTime returns the CPU time (user and system) the process has used, or
+// 0 if it cannot be read (/proc/PID/stat, on Linux).
+func (p *Process) CPUTime() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID()))
+	if err != nil {
+		return 0
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * time.Second / 100 // clock ticks (USER_HZ is 100 on Linux)
 }
 
 // ParseVmHWM returns the VmHWM line of a /proc/PID/status text, in bytes.

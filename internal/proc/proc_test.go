@@ -30,6 +30,46 @@ func TestDenListening(t *testing.T) {
 	}
 }
 
+func TestWorkerdListening(t *testing.T) {
+	for line, want := range map[string]string{
+		`{"event":"listen","socket":"http","port":41403}`:  "127.0.0.1:41403",
+		`{"event":"listen","socket":"admin","port":41404}`: "",
+		`{"event":"listen","socket":"http","port":0}`:      "",
+		`not json`: "",
+	} {
+		got, ok := proc.WorkerdListening(line)
+		if got != want || ok != (want != "") {
+			t.Errorf("WorkerdListening(%s) = %q, %v; want %q", line, got, ok, want)
+		}
+	}
+}
+
+// TestCPUTime reads the CPU time of a shell that counted to 100,000 before
+// it announced itself.
+func TestCPUTime(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := proc.Start(ctx, proc.Spec{
+		Path:  sh,
+		Args:  []string{"-c", `trap 'exit 0' TERM; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; echo "den: listening on http://127.0.0.1:1"; while :; do sleep 0.05; done`},
+		Ready: proc.DenListening,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(ctx)
+	if d := p.CPUTime(); d <= 0 || d > time.Minute {
+		t.Errorf("CPUTime = %v after counting to 100,000", d)
+	}
+}
+
 func TestParseVmHWM(t *testing.T) {
 	status := "Name:\tcounter\nVmPeak:\t 1270004 kB\nVmHWM:\t   19432 kB\nVmRSS:\t   19432 kB\n"
 	if n, err := proc.ParseVmHWM(status); err != nil || n != 19432<<10 {
