@@ -6,7 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/den-run/den/internal/mdtable"
 )
 
 // Environment is what a report says about the run.
@@ -99,7 +100,7 @@ func (rep Report) Markdown(w io.Writer) {
 		}
 		rows = append(rows, row)
 	}
-	table(w, rows)
+	mdtable.Write(w, rows)
 	fmt.Fprint(w, `
 - workload (a): every request increments one counter; (b): the counters are touched once
   first, then requests go round-robin over all of them; (c): every request increments a
@@ -116,34 +117,6 @@ func (rep Report) Markdown(w io.Writer) {
   status ≥ 400, and socket errors (connect, read, write, timeout); Den/workerd: Den's req/s over
   workerd's in the same workload and variant.
 `)
-}
-
-// table writes rows as a markdown table, the first row its header, padded so
-// that it reads as well in a terminal.
-func table(w io.Writer, rows [][]string) {
-	widths := make([]int, len(rows[0]))
-	for _, row := range rows {
-		for i, c := range row {
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
-		}
-	}
-	line := func(cells []string) {
-		var b strings.Builder
-		b.WriteString("|")
-		for i, c := range cells {
-			b.WriteString(" " + c + strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)) + " |")
-		}
-		fmt.Fprintln(w, b.String())
-	}
-	line(rows[0])
-	sep := make([]string, len(widths))
-	for i, n := range widths {
-		sep[i] = strings.Repeat("-", n)
-	}
-	line(sep)
-	for _, row := range rows[1:] {
-		line(row)
-	}
 }
 
 // latency formats a latency with three significant digits.

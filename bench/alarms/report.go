@@ -5,7 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/den-run/den/internal/mdtable"
 )
 
 // report is a whole run.
@@ -43,7 +44,7 @@ func (rep report) markdown(w io.Writer) {
 			mib(r.peakRSS), rep.ratio(r),
 		})
 	}
-	table(w, rows)
+	mdtable.Write(w, rows)
 	fmt.Fprintln(w)
 	for _, r := range rep.results {
 		if r.err != nil {
@@ -88,30 +89,4 @@ func mib(n int64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
-}
-
-// table writes rows as a markdown table, the first row its header, with
-// columns padded to line up.
-func table(w io.Writer, rows [][]string) {
-	width := make([]int, len(rows[0]))
-	for _, row := range rows {
-		for i, cell := range row {
-			width[i] = max(width[i], utf8.RuneCountInString(cell))
-		}
-	}
-	line := func(row []string) {
-		for i, cell := range row {
-			fmt.Fprintf(w, "| %s%s ", cell, strings.Repeat(" ", width[i]-utf8.RuneCountInString(cell)))
-		}
-		fmt.Fprintln(w, "|")
-	}
-	line(rows[0])
-	sep := make([]string, len(width))
-	for i, n := range width {
-		sep[i] = strings.Repeat("-", n)
-	}
-	line(sep)
-	for _, row := range rows[1:] {
-		line(row)
-	}
 }
