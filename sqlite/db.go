@@ -74,6 +74,9 @@ type DB struct {
 	err        error       // set when broken or closed; returned by every call
 	inTurn     bool        // Begin ran and neither Commit nor Rollback has since
 	dirty      bool        // a write changed a row since Begin
+	held       bool        // earlier turns' writes wait in the open transaction (hold.go)
+	heldDirty  bool        // and one of them changed a row
+	turnSP     bool        // the turn runs in a savepoint of the held transaction
 	depth      int         // Transaction nesting
 	savepoints []savepoint // Transaction's, by depth
 
@@ -194,14 +197,22 @@ func setup(conn *sqlite.Conn, syncOff bool) error {
 	return nil
 }
 
-// Begin starts the turn's implicit transaction (BEGIN DEFERRED). It is an
-// error to call it while one is open.
+// Begin starts the turn's implicit transaction (BEGIN DEFERRED), or, when
+// earlier turns' writes are held (Hold), a savepoint in theirs. It is an
+// error to call it while a turn's transaction is open.
 func (d *DB) Begin() error {
 	if d.err != nil {
 		return d.err
 	}
 	if d.inTurn {
 		return den.Errorf(den.EINTERNAL, "begin: a transaction is already open")
+	}
+	if d.held {
+		if err := d.exec(turnSavepoint.begin); err != nil {
+			return d.fail("begin", err)
+		}
+		d.inTurn, d.turnSP, d.dirty = true, true, false
+		return nil
 	}
 	if err := d.exec("BEGIN"); err != nil {
 		return d.fail("begin", err)
@@ -210,20 +221,30 @@ func (d *DB) Begin() error {
 	return nil
 }
 
-// Commit commits the turn's transaction and reports whether it changed any
-// row. The writes are in the WAL but not yet durable: call Sync. If COMMIT
-// fails the DB is broken.
+// Commit commits the turn's transaction, with the writes of the turns held
+// before it, and reports whether the turn changed any row. With no turn
+// open it commits the held writes alone. The writes are in the WAL but not
+// yet durable: call Sync. If COMMIT fails the DB is broken.
 func (d *DB) Commit() (wrote bool, err error) {
 	if d.err != nil {
 		return false, d.err
 	}
-	if !d.inTurn {
+	if !d.inTurn && !d.held {
 		return false, den.Errorf(den.EINTERNAL, "commit: no transaction is open")
 	}
 	if d.depth > 0 {
 		return false, den.Errorf(den.EINTERNAL, "commit: a Transaction is still running")
 	}
 	d.closeCursors(errTurnEnded) // a statement still stepping would block COMMIT
+	if d.turnSP {
+		if err := d.exec(turnSavepoint.release); err != nil {
+			d.err = sqlError("commit", err)
+			return false, d.err
+		}
+	}
+	wrote = d.inTurn && d.dirty
+	d.dirty = d.dirty || d.heldDirty // what the transaction wrote, for the history
+	d.inTurn, d.turnSP, d.held, d.heldDirty = false, false, false, false
 	if err := d.exec("COMMIT"); err != nil {
 		d.err = sqlError("commit", err)
 		return false, d.err
@@ -236,20 +257,30 @@ func (d *DB) Commit() (wrote bool, err error) {
 		d.err = err
 		return false, d.err
 	}
-	wrote = d.dirty
-	d.inTurn, d.dirty = false, false
+	d.dirty = false
 	return wrote, nil
 }
 
-// Rollback discards the turn's transaction. It does nothing if none is open.
+// Rollback discards the turn's writes; those held from earlier turns stay.
+// It does nothing if no turn is open.
 func (d *DB) Rollback() error {
 	if d.conn == nil || !d.inTurn {
 		return d.err // nil unless broken or closed
 	}
 	d.closeCursors(errTurnEnded)
-	d.inTurn, d.dirty = false, false
+	sp := d.turnSP
+	d.inTurn, d.turnSP, d.dirty = false, false, false
 	if d.conn.AutocommitEnabled() {
+		if d.held && d.err == nil {
+			// SQLite rolled back the whole transaction: the held writes too.
+			d.err = den.Errorf(den.EINTERNAL, "rollback: SQLite rolled back the transaction, with the writes of earlier turns")
+		}
+		d.held, d.heldDirty = false, false
 		return d.err // SQLite already rolled it back
+	}
+	if sp {
+		d.undo(&turnSavepoint)
+		return d.err
 	}
 	if err := d.exec("ROLLBACK"); err != nil && d.err == nil {
 		d.err = sqlError("rollback", err)
@@ -467,7 +498,7 @@ func (d *DB) exec(query string) error {
 // open transaction (as it may on a full disk, an I/O error or out of memory),
 // later writes would commit on their own, so the DB breaks.
 func (d *DB) fail(op string, err error) error {
-	if d.err == nil && (d.inTurn || d.depth > 0) && d.conn.AutocommitEnabled() {
+	if d.err == nil && (d.inTurn || d.held || d.depth > 0) && d.conn.AutocommitEnabled() {
 		d.err = sqlError(op+": transaction rolled back", err)
 		return d.err
 	}

@@ -206,3 +206,14 @@ func walDescriptor(conn *sqlite.Conn) (int, bool) {
 	fd := int((*lib.TunixFile)(cmem(f)).Fh)
 	return fd, fd >= 0
 }
+
+// deferredViolations reports whether the open transaction has foreign key
+// violations that SQLite will check at COMMIT (SQLITE_DBSTATUS_DEFERRED_FKS).
+func deferredViolations(conn *sqlite.Conn) bool {
+	tls, db := connTLSOf(conn), connHandleOf(conn)
+	p := tls.Alloc(8)
+	defer tls.Free(8)
+	*(*[2]int32)(cmem(p)) = [2]int32{}
+	lib.Xsqlite3_db_status(tls, db, lib.SQLITE_DBSTATUS_DEFERRED_FKS, p, p+4, 0)
+	return (*(*[2]int32)(cmem(p)))[0] > 0
+}

@@ -43,7 +43,7 @@ func (d *DB) sqlFail(err error, compiling bool) error {
 		return d.breakWith(&den.Error{Code: den.EINTERNAL, Reset: true, Message: fmt.Sprintf(
 			"%s: %s. The turn's writes were rolled back and the object was reset.", msg, prim)})
 	}
-	if d.conn != nil && (d.inTurn || d.depth > 0) && d.conn.AutocommitEnabled() {
+	if d.conn != nil && (d.inTurn || d.held || d.depth > 0) && d.conn.AutocommitEnabled() {
 		// RAISE(ROLLBACK) in a trigger, say: the turn's transaction is gone.
 		return d.breakWith(&den.Error{Code: den.EINTERNAL, Reset: true, Message: fmt.Sprintf(
 			"%s: %s. SQLite rolled back the transaction, so the turn's writes were rolled back and the object was reset.", msg, prim)})
