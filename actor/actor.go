@@ -37,6 +37,7 @@ type actor struct {
 	restRequested atomic.Bool               // drop the instance, keep the database (Config.StorageIdleTimeout)
 	resting       atomic.Bool               // the instance left, the database is open: changed by run under h.mu (Host.setResting)
 	failed        atomic.Pointer[den.Error] // set when a commit could not be made durable
+	barrierWait   atomic.Bool               // held writes wait for the running barrier to end (coalesce.go)
 
 	// owned by run
 	id    den.ID
@@ -48,6 +49,11 @@ type actor struct {
 	block int  // BlockConcurrencyWhile depth
 	tx    int  // Storage.Transaction depth
 	gated bool // a write since Begin holds the output gate (not Unconfirmed)
+	// held: outputs of turns whose writes wait, uncommitted, for the next
+	// COMMIT; holding: the turn that just ended joined them (coalesce.go)
+	held         []heldOutput
+	holding      bool
+	barrierEnded func() // pokes the object; given to Committer.Later
 	// restart: an operator staged a restore in this turn; close the
 	// database and drop the instance when it ends (bookmark.go)
 	restart bool
@@ -133,7 +139,10 @@ func (a *actor) run() {
 		if e := a.failed.Swap(nil); e != nil {
 			a.reset(e)
 		}
-		if a.busyFrom != 0 && a.idle() && a.flushing.Load() == 0 {
+		if a.commitDue() {
+			a.commitHeld() // no turn followed, or the awaited barrier ended
+		}
+		if a.busyFrom != 0 && a.idle() && a.flushing.Load() == 0 && len(a.held) == 0 {
 			a.observeIdle()
 		}
 		if a.restRequested.Swap(false) && a.idle() && a.depth == 0 &&
@@ -187,8 +196,10 @@ func (a *actor) dropInstance() {
 	a.wsDrop()
 }
 
-// close drops the instance and closes the database.
+// close drops the instance and closes the database, committing the writes
+// of turns held for one that did not come.
 func (a *actor) close() {
+	a.commitHeld()
 	a.dropInstance()
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
@@ -212,6 +223,7 @@ func (a *actor) close() {
 // fail; the database closes when the outermost turn ends.
 func (a *actor) reset(cause *den.Error) {
 	a.log(slog.LevelWarn, "object reset", slog.String("err", cause.Message))
+	a.failHeld(cause)
 	if a.st != nil {
 		a.st.dead = true
 	}
@@ -295,6 +307,19 @@ func (a *actor) handle(ev *event) {
 // every earlier one of the same database).
 func (a *actor) release(wrote, gated bool, send func(error)) {
 	send = a.withOutbox(send) // WebSocket sends go out with the reply
+	if a.holding {            // the turn's writes are not committed yet (coalesce.go)
+		a.holding = false
+		a.held = append(a.held, heldOutput{wrote, gated, send})
+		return
+	}
+	if len(a.held) > 0 && !a.dbHeld() {
+		a.releaseHeld() // committed with this turn's writes, and before them
+	}
+	a.gate(wrote, gated, send)
+}
+
+// gate is release for a committed turn.
+func (a *actor) gate(wrote, gated bool, send func(error)) {
 	pending := a.flushing.Load() > 0
 	if !wrote && !pending {
 		send(nil)
@@ -354,7 +379,7 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 		t := &turn{a: a, st: st, chain: ev.chain, ws: mark}
 		r := a.invoke(withTurn(ctx, t), t, ev)
 		t.ended.Store(true)
-		return a.finish(r, t)
+		return a.finish(r, t, false)
 	}
 	if a.obj == nil {
 		st := &state{a: a}
@@ -377,11 +402,12 @@ func (a *actor) turn(ev *event) (result, bool, bool) {
 	t := &turn{a: a, st: a.st, chain: ev.chain, ws: mark}
 	r := a.invoke(withTurn(ctx, t), t, ev)
 	t.ended.Store(true)
-	return a.finish(r, t)
+	return a.finish(r, t, true)
 }
 
-// finish commits a turn that succeeded and rolls back one that failed.
-func (a *actor) finish(r result, t *turn) (result, bool, bool) {
+// finish commits a turn that succeeded, or holds its writes for the next
+// turn's commit if coalesce allows, and rolls back one that failed.
+func (a *actor) finish(r result, t *turn, coalesce bool) (result, bool, bool) {
 	if r.err == nil && t.st.dead {
 		r.err = a.resetError("the object was reset while this event ran")
 	}
@@ -399,6 +425,13 @@ func (a *actor) finish(r result, t *turn) (result, bool, bool) {
 	if err := a.scheduleAlarm(t); err != nil { // before the commit can become durable
 		a.db.Rollback()
 		return result{err: a.errorf(den.AsError(err))}, false, false
+	}
+	if coalesce {
+		if ok, wrote, err := a.hold(t); err != nil {
+			return result{err: err}, false, false
+		} else if ok {
+			return r, wrote, a.gated
+		}
 	}
 	wrote, err := a.db.Commit()
 	if err != nil {

@@ -86,6 +86,8 @@ type Committer struct {
 
 	mu      sync.Mutex // protects following fields
 	pending []flush
+	running int      // barriers in flight
+	later   []func() // to call when no barrier is in flight (Later)
 	failed  map[den.Database]error
 	stats   Stats
 	opened  bool
@@ -212,6 +214,22 @@ func (c *Committer) Flush(db den.Database, done func(error)) {
 	}
 }
 
+// Later arranges for fn to be called once the barriers now in flight have
+// ended, and reports true; with none in flight it reports false and will
+// not call fn. An object whose earlier outputs already wait for a barrier
+// uses it to hold its next writes uncommitted until then (write coalescing
+// in the actor): committed now, they could only join the next barrier
+// anyway. fn runs on a barrier's goroutine and must not block.
+func (c *Committer) Later(fn func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running == 0 {
+		return false
+	}
+	c.later = append(c.later, fn)
+	return true
+}
+
 // Stats returns the counters.
 func (c *Committer) Stats() Stats {
 	c.mu.Lock()
@@ -280,6 +298,7 @@ func (c *Committer) loop() {
 			<-slots
 			continue
 		}
+
 		last = len(batch)
 		released := make(chan struct{})
 		after := prev
@@ -306,6 +325,9 @@ func (c *Committer) take() []flush {
 	defer c.mu.Unlock()
 	batch := c.pending
 	c.pending = nil
+	if len(batch) > 0 {
+		c.running++ // the barrier that takes it counts it down
+	}
 	return batch
 }
 
@@ -370,6 +392,11 @@ func (c *Committer) barrier(batch []flush, after, released chan struct{}) {
 	c.stats.Databases += int64(len(order))
 	c.stats.Failures += failures
 	c.stats.Busy += busy
+	c.running--
+	var later []func()
+	if c.running == 0 {
+		later, c.later = c.later, nil
+	}
 	c.mu.Unlock()
 	if c.cfg.OnBarrier != nil {
 		c.cfg.OnBarrier(busy, len(order), len(batch), int(failures))
@@ -386,6 +413,9 @@ func (c *Committer) barrier(batch []flush, after, released chan struct{}) {
 			}
 		}
 		f.done(dbs[f.db])
+	}
+	for _, fn := range later {
+		fn()
 	}
 }
 

@@ -375,3 +375,31 @@ func TestSyncfsBarrierReportsTheWholeFilesystem(t *testing.T) {
 		}
 	}
 }
+
+// Later calls back once the barriers in flight have ended, after their
+// callbacks, and refuses when none is in flight.
+func TestLaterCallsBackWhenTheBarrierEnds(t *testing.T) {
+	c := open(t, commit.Config{Mode: commit.FDataSync})
+	if c.Later(func() { t.Error("called with no barrier in flight") }) {
+		t.Fatal("Later accepted with no barrier in flight")
+	}
+	db := &fakeDB{gate: make(chan struct{})}
+	order := make(chan string, 3)
+	c.Flush(db, func(error) { order <- "released" })
+	retry(t, func() bool { return db.syncs.Load() == 1 }) // the barrier is in flight
+	if !c.Later(func() { order <- "later" }) {
+		t.Fatal("Later refused while a barrier is in flight")
+	}
+	select {
+	case s := <-order:
+		t.Fatalf("%s before the barrier ended", s)
+	default:
+	}
+	close(db.gate)
+	if a, b := <-order, <-order; a != "released" || b != "later" {
+		t.Fatalf("order %s, %s; want released, later", a, b)
+	}
+	retry(t, func() bool {
+		return !c.Later(func() { t.Error("called with no barrier in flight") })
+	})
+}
