@@ -77,6 +77,7 @@ type DB struct {
 	held       bool        // earlier turns' writes wait in the open transaction (hold.go)
 	heldDirty  bool        // and one of them changed a row
 	turnSP     bool        // the turn runs in a savepoint of the held transaction
+	deferFK    bool        // user SQL set PRAGMA defer_foreign_keys in this transaction
 	depth      int         // Transaction nesting
 	savepoints []savepoint // Transaction's, by depth
 
@@ -208,6 +209,12 @@ func (d *DB) Begin() error {
 		return den.Errorf(den.EINTERNAL, "begin: a transaction is already open")
 	}
 	if d.held {
+		if d.deferFK { // as if the last turn's transaction had ended
+			if err := d.exec(sqlDeferFKOff); err != nil {
+				return d.fail("begin", err)
+			}
+			d.deferFK = false
+		}
 		if err := d.exec(turnSavepoint.begin); err != nil {
 			return d.fail("begin", err)
 		}
@@ -217,7 +224,7 @@ func (d *DB) Begin() error {
 	if err := d.exec("BEGIN"); err != nil {
 		return d.fail("begin", err)
 	}
-	d.inTurn, d.dirty = true, false
+	d.inTurn, d.dirty, d.deferFK = true, false, false
 	return nil
 }
 

@@ -134,3 +134,28 @@ func holdable(tb testing.TB, s *sqlite.Store, name string) *sqlite.DB {
 	tb.Helper()
 	return mustOpen(tb, s, name).(*sqlite.DB)
 }
+
+// A turn held after one that set PRAGMA defer_foreign_keys starts with it
+// off, as it would after a COMMIT: its violation fails at once.
+func TestHeldTurnStartsWithoutDeferredForeignKeys(t *testing.T) {
+	s := sqlite.NewStore(t.TempDir())
+	db := holdable(t, s, "x")
+	must(t, sqlite.Exec(db, `
+		CREATE TABLE parent (id INTEGER PRIMARY KEY);
+		CREATE TABLE child (pid INTEGER REFERENCES parent(id));`))
+	must(t, db.Begin())
+	if _, err := db.SQL().Exec("PRAGMA defer_foreign_keys = on"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := db.Hold(); !ok || err != nil {
+		t.Fatalf("Hold = %v, %v", ok, err)
+	}
+	must(t, db.Begin())
+	if _, err := db.SQL().Exec("INSERT INTO child VALUES (7)"); err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") {
+		t.Fatalf("violating insert in the next turn: %v, want a FOREIGN KEY error at once", err)
+	}
+	must(t, db.Rollback())
+	if _, err := db.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -64,11 +64,14 @@ type sandbox struct {
 	dml    bool // it inserts, updates or deletes rows of a user table
 	ddl    bool // it changes the schema
 	alter  bool // it is an ALTER TABLE
+	// deferFK: it sets PRAGMA defer_foreign_keys, which holds until the
+	// transaction ends (a held turn's next turn starts with it off: hold.go)
+	deferFK bool
 }
 
 // reset clears what the sandbox learned about the last statement.
 func (s *sandbox) reset() {
-	s.denied, s.writes, s.dml, s.ddl, s.alter = "", false, false, false, false
+	s.denied, s.writes, s.dml, s.ddl, s.alter, s.deferFK = "", false, false, false, false, false
 }
 
 // authorize decides whether SQLite may compile a.
@@ -275,6 +278,7 @@ func (s *sandbox) checkPragma(name, arg, schema string) string {
 		if arg != "" && !isBool(arg) {
 			return fmt.Sprintf("PRAGMA %s takes true, false, yes, no, on, off, 1 or 0, not %q", name, arg)
 		}
+		s.deferFK = s.deferFK || (p == "defer_foreign_keys" && arg != "")
 	case p == "foreign_key_list" || p == "index_info" || p == "index_list" || p == "index_xinfo" ||
 		p == "table_info" || p == "table_xinfo":
 		if arg == "" {

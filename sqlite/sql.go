@@ -34,6 +34,7 @@ type stmtInfo struct {
 	params     int
 	writes     bool    // it may change the database
 	dml        bool    // it inserts, updates or deletes rows of a user table (sqlite3_changes counts them)
+	deferFK    bool    // it sets PRAGMA defer_foreign_keys (hold.go)
 	reprepares int32   // SQLite's count of recompilations when cols was read
 	handle     uintptr // the sqlite3_stmt
 }
@@ -182,6 +183,7 @@ func (d *DB) prepare(query string) (*sqlite.Stmt, stmtInfo, string, error) {
 		params:     stmt.BindParamCount(),
 		writes:     sb.writes || !readonly(d.sql.tls, h),
 		dml:        sb.dml && !sb.ddl,
+		deferFK:    sb.deferFK,
 		reprepares: reprepares(d.sql.tls, h),
 		handle:     h,
 	}
@@ -246,6 +248,7 @@ func (d *DB) start(stmt *sqlite.Stmt, c *cached, info stmtInfo, args []any) (*ro
 	if info.writes {
 		d.dirty = true
 	}
+	d.deferFK = d.deferFK || info.deferFK
 	switch {
 	case !row:
 		r.end()
@@ -445,6 +448,7 @@ func (r *rows) drain() error {
 	if r.info.writes {
 		r.d.dirty = true
 	}
+	r.d.deferFK = r.d.deferFK || r.info.deferFK
 	return nil
 }
 
