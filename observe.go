@@ -46,6 +46,10 @@ type TurnStats struct {
 	RowsRead, RowsWritten int64
 	// Wrote reports whether the turn committed writes.
 	Wrote bool
+	// Held reports whether the turn ended without a COMMIT of its own: its
+	// writes waited in the open transaction to commit with the turns after
+	// it (write coalescing; its output still waited for durability).
+	Held bool
 	// Activated reports whether the object's instance was constructed for
 	// this turn.
 	Activated bool

@@ -78,7 +78,8 @@ type callResult struct {
 func TestQueuedTurnsCommitTogether(t *testing.T) {
 	store := &commitCounter{Store: sqlite.NewStore(t.TempDir())}
 	c := heldCommitter{flushes: make(chan func(error), 100)}
-	w := newWorld(t, actor.Config{Store: store, Committer: c})
+	obs := &recorder{}
+	w := newWorld(t, actor.Config{Store: store, Committer: c, Observer: obs})
 	stub := w.ns.GetByName("q")
 	ctx := context.Background()
 	add := func() (int, error) { return den.Call[int](ctx, stub, "Add", 1) }
@@ -121,6 +122,16 @@ func TestQueuedTurnsCommitTogether(t *testing.T) {
 		if r := <-results[i]; r.err != nil || r.v != want {
 			t.Errorf("Add #%d = %d, %v; want %d", i, r.v, r.err, want)
 		}
+	}
+	// The observer hears which turns were held: all that succeeded but the
+	// last, which committed them.
+	turns, _, _ := obs.snapshot()
+	var held []bool
+	for _, s := range turns {
+		held = append(held, s.Held)
+	}
+	if fmt.Sprint(held) != "[true true true false true false]" {
+		t.Errorf("turns held = %v, want [true true true false true false] (Wait, Add, Add, AddThenFail, Add, Add)", held)
 	}
 }
 

@@ -35,7 +35,7 @@ func (a *actor) observe(obs den.Observer, ev *event, start time.Time, err error,
 		Namespace: a.ns, ID: a.id, Kind: ev.kind,
 		Duration: end.Sub(start), Busy: time.Duration(now - a.busyFrom),
 		RowsRead: read, RowsWritten: written,
-		Wrote: wrote, Activated: a.use.activated, Bytes: -1, Code: den.ErrorCode(err),
+		Wrote: wrote, Held: a.holding, Activated: a.use.activated, Bytes: -1, Code: den.ErrorCode(err),
 	}
 	a.busyFrom = now
 	if wrote {

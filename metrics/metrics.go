@@ -39,6 +39,7 @@ type Metrics struct {
 	activations *prometheus.CounterVec   // namespace
 	evictions   *prometheus.CounterVec   // namespace
 	commits     *prometheus.CounterVec   // namespace
+	held        *prometheus.CounterVec   // namespace
 	rowsRead    *prometheus.CounterVec   // namespace
 	rowsWritten *prometheus.CounterVec   // namespace
 	busySeconds *prometheus.CounterVec   // namespace
@@ -62,8 +63,8 @@ type boundKey struct {
 
 // bound holds the series one namespace and kind touch on every turn.
 type bound struct {
-	requests, turns, commits, rowsRead, rowsWritten, busy prometheus.Counter
-	seconds                                               prometheus.Observer
+	requests, turns, commits, held, rowsRead, rowsWritten, busy prometheus.Counter
+	seconds                                                     prometheus.Observer
 }
 
 // New returns Metrics with the Go runtime's and the process's collectors
@@ -85,6 +86,7 @@ func New(src Sources) *Metrics {
 	m.activations = counter("den_activations_total", "Instances constructed: an object entering memory, or starting again after a reset.", ns)
 	m.evictions = counter("den_evictions_total", "Objects that left memory (idle, over the live-object cap, reset or shut down).", ns)
 	m.commits = counter("den_commits_total", "Turns whose writes committed.", ns)
+	m.held = counter("den_turns_held_total", "Turns that ended without a COMMIT of their own: their writes committed with the turns after them (write coalescing).", ns)
 	m.rowsRead = counter("den_rows_read_total", "Rows read, in Cloudflare's billing units.", ns)
 	m.rowsWritten = counter("den_rows_written_total", "Rows written, in Cloudflare's billing units.", ns)
 	m.busySeconds = counter("den_busy_seconds_total", "Wall time objects spent in memory with work to do (billed duration = this × 0.128 GB).", ns)
@@ -103,7 +105,7 @@ func New(src Sources) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.turns, m.turnSeconds, m.errors, m.activations, m.evictions, m.commits,
+		m.requests, m.turns, m.turnSeconds, m.errors, m.activations, m.evictions, m.commits, m.held,
 		m.rowsRead, m.rowsWritten, m.busySeconds, m.wsActive, m.wsHibernated, m.wsMessages,
 		m.barriers, m.barrierSeconds, m.barrierFlushes, m.barrierFails,
 	)
@@ -148,6 +150,7 @@ func (m *Metrics) series(ns *den.Namespace, kind den.EventKind) *bound {
 		turns:       m.turns.WithLabelValues(n, kn),
 		seconds:     m.turnSeconds.WithLabelValues(n, kn),
 		commits:     m.commits.WithLabelValues(n),
+		held:        m.held.WithLabelValues(n),
 		rowsRead:    m.rowsRead.WithLabelValues(n),
 		rowsWritten: m.rowsWritten.WithLabelValues(n),
 		busy:        m.busySeconds.WithLabelValues(n),
@@ -164,6 +167,9 @@ func (m *Metrics) Turn(s den.TurnStats) {
 	b.seconds.Observe(s.Duration.Seconds())
 	if s.Wrote {
 		b.commits.Inc()
+	}
+	if s.Held {
+		b.held.Inc()
 	}
 	if s.RowsRead > 0 {
 		b.rowsRead.Add(float64(s.RowsRead))

@@ -21,7 +21,7 @@ func TestMetricsExposition(t *testing.T) {
 		StoredBytes: func() map[string]int64 { return map[string]int64{"ROOMS": 12288} },
 		Alarms:      func() metrics.AlarmCounts { return metrics.AlarmCounts{Run: 5, Retried: 2, Abandoned: 1} },
 	})
-	m.Turn(den.TurnStats{Namespace: ns, ID: id, Kind: den.EventFetch, Duration: 3 * time.Millisecond, Busy: time.Second, RowsRead: 4, RowsWritten: 2, Wrote: true, Activated: true})
+	m.Turn(den.TurnStats{Namespace: ns, ID: id, Kind: den.EventFetch, Duration: 3 * time.Millisecond, Busy: time.Second, RowsRead: 4, RowsWritten: 2, Wrote: true, Held: true, Activated: true})
 	m.Turn(den.TurnStats{Namespace: ns, ID: id, Kind: den.EventCall, Duration: time.Millisecond, Code: den.EINVALID})
 	m.Refused(ns, id, den.EventCall, den.EOVERLOADED)
 	m.Idle(ns, id, 500*time.Millisecond)
@@ -46,6 +46,7 @@ func TestMetricsExposition(t *testing.T) {
 		`den_activations_total{namespace="ROOMS"} 1`,
 		`den_evictions_total{namespace="ROOMS"} 1`,
 		`den_commits_total{namespace="ROOMS"} 1`,
+		`den_turns_held_total{namespace="ROOMS"} 1`,
 		`den_rows_read_total{namespace="ROOMS"} 4`,
 		`den_rows_written_total{namespace="ROOMS"} 2`,
 		`den_busy_seconds_total{namespace="ROOMS"} 1.5`,
