@@ -307,8 +307,13 @@ func (a *actor) handle(ev *event) {
 // every earlier one of the same database).
 func (a *actor) release(wrote, gated bool, send func(error)) {
 	send = a.withOutbox(send) // WebSocket sends go out with the reply
-	if a.holding {            // the turn's writes are not committed yet (coalesce.go)
+	if a.holding {
+		// The turn's writes are not committed yet (coalesce.go).
 		a.holding = false
+		if !a.dbHeld() { // a reset took them
+			send(a.resetError("the object was reset before this event's writes were committed"))
+			return
+		}
 		a.held = append(a.held, heldOutput{wrote, gated, send})
 		return
 	}

@@ -18,10 +18,11 @@ import "github.com/den-run/den"
 // run loop commits then. A hot object thus commits about once per barrier.
 //
 // The transaction is committed when a turn ends with the mailbox empty and
-// no barrier to wait for, at maxHeld turns, before an outgoing call or Sync (yield), and, should the
-// event that was waiting never run a turn (its caller gave up), by the run
-// loop. A reset fails the held outputs: their writes are rolled back with
-// the transaction.
+// no barrier to wait for, at maxHeld turns, before an outgoing call or Sync
+// (yield), and by the run loop: when the awaited barrier ended, when the
+// event that was waiting never ran a turn (its caller gave up), or when the
+// object is asked to rest or leave. A reset fails the held outputs: their
+// writes are rolled back with the transaction.
 
 // maxHeld is the most turns whose writes wait in one transaction.
 const maxHeld = 32
@@ -141,7 +142,6 @@ func (a *actor) releaseHeld() {
 
 // failHeld fails the held outputs: their writes go with a reset.
 func (a *actor) failHeld(cause *den.Error) {
-	a.holding = false
 	if len(a.held) == 0 {
 		return
 	}
