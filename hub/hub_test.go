@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 
 	"sync/atomic"
 	"testing"
@@ -598,4 +600,67 @@ func retryUntil(tb testing.TB, ok func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// heldCounter is a den.Observer that counts the turns held for a later
+// COMMIT (write coalescing).
+type heldCounter struct{ held atomic.Int64 }
+
+func (h *heldCounter) Turn(s den.TurnStats) {
+	if s.Held {
+		h.held.Add(1)
+	}
+}
+func (h *heldCounter) Refused(*den.Namespace, den.ID, den.EventKind, string) {}
+func (h *heldCounter) Idle(*den.Namespace, den.ID, time.Duration)            {}
+func (h *heldCounter) Left(*den.Namespace, den.ID, int64, bool)              {}
+
+// Messages from several sockets queue behind each other and become turns
+// that the object commits together (write coalescing): each still answers
+// once, after its write is durable and in the order the turns ran, and a
+// failed one among them sends nothing.
+func TestQueuedWritesAnswerInOrder(t *testing.T) {
+	obs := &heldCounter{}
+	n := newNode(t, actor.Config{Observer: obs}, hub.Config{})
+	const sockets, each = 4, 50
+	conns := make([]*websocket.Conn, sockets)
+	for i := range conns {
+		conns[i] = n.dial(t, "/room/q")
+	}
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			for j := range each {
+				msg := "store"
+				if i == 1 && j == each/2 {
+					msg = "fail"
+				}
+				if err := c.Write(context.Background(), websocket.MessageText, []byte(msg)); err != nil {
+					t.Errorf("write: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[int]bool{}
+	for i, c := range conns {
+		replies := each
+		if i == 1 {
+			replies--
+		}
+		last := 0
+		for range replies {
+			_, got := read(t, c)
+			k, err := strconv.Atoi(strings.TrimPrefix(got, "stored "))
+			if err != nil || k <= last || seen[k] {
+				t.Fatalf("socket %d got %q after %d", i, got, last)
+			}
+			last, seen[k] = k, true
+		}
+	}
+	if len(seen) != sockets*each-1 {
+		t.Errorf("%d distinct counts, want %d", len(seen), sockets*each-1)
+	}
+	t.Logf("%d of %d turns held for a later COMMIT", obs.held.Load(), sockets*each)
 }
