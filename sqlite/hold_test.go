@@ -45,12 +45,7 @@ func TestHeldTurnsCommitTogether(t *testing.T) {
 	must(t, db.Sync())
 	must(t, db.Close())
 
-	reopened := mustOpen(t, s, "x")
-	all, err := reopened.List(den.ListOptions{})
-	must(t, err)
-	if got := strings.Join(keys(all), ","); got != "a,b" {
-		t.Errorf("after reopen keys = %s, want a,b", got)
-	}
+	wantKeys(t, mustOpen(t, s, "x"), "a,b")
 }
 
 // Commit with no turn open commits what is held; Close without it rolls the
@@ -73,12 +68,7 @@ func TestHeldWritesNeedACommit(t *testing.T) {
 	}
 	must(t, db.Close())
 
-	reopened := mustOpen(t, s, "x")
-	all, err := reopened.List(den.ListOptions{})
-	must(t, err)
-	if got := strings.Join(keys(all), ","); got != "committed" {
-		t.Errorf("after reopen keys = %s, want committed", got)
-	}
+	wantKeys(t, mustOpen(t, s, "x"), "committed")
 }
 
 // A turn that leaves a deferred foreign key violated is not held: it would
@@ -118,11 +108,7 @@ func TestHoldRefusesADeferredViolation(t *testing.T) {
 	if _, err := db.Commit(); err != nil {
 		t.Fatalf("Commit of the held turn: %v", err)
 	}
-	all, err := db.List(den.ListOptions{})
-	must(t, err)
-	if got := strings.Join(keys(all), ","); got != "held" {
-		t.Errorf("keys = %s, want held", got)
-	}
+	wantKeys(t, db, "held")
 	rows, err := sqlite.QueryStrings(db, "SELECT count(*) FROM child")
 	must(t, err)
 	if strings.Join(rows, ",") != "0" {

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/den-run/den"
@@ -75,6 +76,17 @@ func keys(entries []den.Entry) []string {
 		out[i] = e.Key
 	}
 	return out
+}
+
+// wantKeys fails the test unless db holds exactly the keys in want,
+// comma-separated, in order.
+func wantKeys(tb testing.TB, db den.KV, want string) {
+	tb.Helper()
+	all, err := db.List(den.ListOptions{})
+	must(tb, err)
+	if got := strings.Join(keys(all), ","); got != want {
+		tb.Errorf("keys = %s, want %s", got, want)
+	}
 }
 
 // fill puts key → "v:"+key for every key.
