@@ -19,7 +19,7 @@ type actor struct {
 	ns    *den.Namespace
 	class *den.Class
 
-	mailbox chan *event   // events in arrival order
+	mailbox mailbox       // events in arrival order (mailbox.go)
 	reentry chan *event   // events of a call chain this object waits in; nil until its first outgoing call (ensureReentry)
 	wake    chan struct{} // cap 1: look at stopRequested and failed
 	done    chan struct{} // closed when run returns
@@ -75,7 +75,7 @@ type actor struct {
 func newActor(h *Host, k key, ns *den.Namespace, class *den.Class, id den.ID) *actor {
 	a := &actor{
 		h: h, key: k, ns: ns, class: class, id: id,
-		mailbox: make(chan *event, h.cfg.MaxQueue),
+		mailbox: newMailbox(h.cfg.MaxQueue),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		bytes:   -1,
@@ -130,8 +130,10 @@ func (a *actor) run() {
 	}
 	for {
 		select {
-		case ev := <-a.mailbox:
-			a.handle(ev)
+		case <-a.mailbox.ready:
+			if ev := a.mailbox.take(); ev != nil {
+				a.handle(ev)
+			}
 		case ev := <-a.reentry:
 			a.handle(ev)
 		case <-a.wake:

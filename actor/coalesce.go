@@ -52,7 +52,7 @@ func (a *actor) mayHold(t *turn) bool {
 	if a.depth != 1 || a.tx != 0 || len(a.held) >= maxHeld || a.wiped || a.restart || t.st.dead || a.failed.Load() != nil {
 		return false
 	}
-	return len(a.mailbox) > 0 || a.awaitBarrier()
+	return a.mailbox.len() > 0 || a.awaitBarrier()
 }
 
 // awaitBarrier reports whether the object may hold its writes until the
@@ -84,7 +84,7 @@ func (a *actor) awaitBarrier() bool {
 // event follows them, and no barrier is awaited, or the object is asked to
 // rest or leave.
 func (a *actor) commitDue() bool {
-	return len(a.held) > 0 && len(a.mailbox) == 0 &&
+	return len(a.held) > 0 && a.mailbox.len() == 0 &&
 		(!a.barrierWait.Load() || a.stopRequested.Load() || a.restRequested.Load())
 }
 

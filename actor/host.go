@@ -325,17 +325,26 @@ func (h *Host) enqueue(k key, ns *den.Namespace, class *den.Class, ev *event) er
 		h.clock++
 		h.protect(a)
 	}
-	q := a.mailbox
-	if inChain(ev.chain, k) && a.reentry != nil { // nil: it never called out, so it is in no chain
-		q = a.reentry
-	}
-	select {
-	case q <- ev:
-		a.pending.Add(1)
-		return nil
-	default:
+	if !a.put(ev) {
 		return &den.Error{Code: den.EOVERLOADED, Message: den.MsgOverloadedQueue, Overloaded: true, ObjectID: ev.id.String()}
 	}
+	a.pending.Add(1)
+	return nil
+}
+
+// put queues ev in a's mailbox, or in its re-entry queue when a waits in
+// ev's call chain, and reports whether there was room. Called with h.mu
+// held.
+func (a *actor) put(ev *event) bool {
+	if inChain(ev.chain, a.key) && a.reentry != nil { // nil: it never called out, so it is in no chain
+		select {
+		case a.reentry <- ev:
+			return true
+		default:
+			return false
+		}
+	}
+	return a.mailbox.put(ev)
 }
 
 // janitor evicts objects idle for longer than the idle timeout: their
