@@ -58,7 +58,6 @@ type Log struct {
 	hasSpent bool
 	nextTxid uint64
 	lastTime int64
-	buf      []byte
 
 	// For page deltas: where each page's latest frame in this WAL is, up
 	// to walIndexed; the database file, opened while archiving.
@@ -396,7 +395,11 @@ func (l *Log) closeWAL() {
 
 // scan records the transactions after scanEnd, dated by their notes, or at.
 func (l *Log) scan(at time.Time) error {
-	txs, err := scanWAL(l.reader(), l.hdr, l.scanEnd, l.c1, l.c2, l.markEnd, &l.buf)
+	// The frame buffer is borrowed for the scan, not kept: a live object's
+	// Log would otherwise hold a frame (4 KiB and more) between commits.
+	buf := frameBuffer()
+	txs, err := scanWAL(l.reader(), l.hdr, l.scanEnd, l.c1, l.c2, l.markEnd, buf)
+	framePool.Put(buf)
 	if err != nil {
 		return fmt.Errorf("history: read WAL: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // The SQLite WAL format (https://sqlite.org/fileformat2.html#walformat): a
@@ -87,6 +88,18 @@ type walTx struct {
 
 // hash is the value a bookmark's check is derived from.
 func (t walTx) hash() uint64 { return uint64(t.c1)<<32 | uint64(t.c2) }
+
+// framePool holds the frame buffers scans borrow (frameBuffer).
+var framePool sync.Pool
+
+// frameBuffer returns a buffer from framePool, empty or the size of an
+// earlier scan's frames; scanWAL grows it as needed.
+func frameBuffer() *[]byte {
+	if p, ok := framePool.Get().(*[]byte); ok {
+		return p
+	}
+	return new([]byte)
+}
 
 // scanWAL reads the valid frames of r after offset off, where the running
 // checksum is (c1, c2), and returns the transactions they complete. Frames
