@@ -168,6 +168,12 @@ func profileWindow(b *testing.B) (stop func()) {
 		}
 		stops = append(stops, func() { trace.Stop(); closeProfile(b, f) })
 	}
+	if path := os.Getenv("DEN_BENCH_PERF_CTL"); path != "" {
+		// perf record --control fifo:PATH --delay=-1: count the kernel's
+		// share of the window too, which the CPU profile cannot see.
+		perfControl(b, path, "enable")
+		stops = append(stops, func() { perfControl(b, path, "disable") })
+	}
 	return func() {
 		for _, stop := range stops {
 			stop()
@@ -227,5 +233,13 @@ func BenchmarkAlarmsDueOnLiveObjects(b *testing.B) {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/alarm")
 		b.Logf("%d alarms due at once on objects in memory: all delivered %v after start", n, took.Round(time.Millisecond))
 		checkOnce(b, nd, n)
+	}
+}
+
+// perfControl writes cmd to the control FIFO of a perf record started with
+// --control fifo:path --delay=-1.
+func perfControl(b *testing.B, path, cmd string) {
+	if err := os.WriteFile(path, []byte(cmd+"\n"), 0); err != nil {
+		b.Fatal(err)
 	}
 }
