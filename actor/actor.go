@@ -130,10 +130,9 @@ func (a *actor) run() {
 	}
 	for {
 		select {
-		case <-a.mailbox.ready:
-			if ev := a.mailbox.take(); ev != nil {
-				a.handle(ev)
-			}
+		case ev := <-a.mailbox.ch:
+			a.mailbox.received()
+			a.handle(ev)
 		case ev := <-a.reentry:
 			a.handle(ev)
 		case <-a.wake:

@@ -1,102 +1,99 @@
 package actor
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // mailbox holds an object's events in arrival order, at most max of them.
-// Its ring grows as events queue and is dropped when it empties past
-// mailboxKeep slots. A channel of Config.MaxQueue pointers, which it
+// A channel of mailboxChan slots carries them to the object's goroutine;
+// events that find it full wait, in order, in overflow, and move into the
+// channel as it drains. A channel of Config.MaxQueue pointers, which it
 // replaces, cost every live object 8 KB whether anything queued or not —
 // 80 MB for 10,000 live objects, most of them holding one event at a time,
-// and all of it scanned by the garbage collector.
+// and all of it scanned by the garbage collector. A ring behind a mutex
+// (tried first) kept the memory down but cost a warm call about 8%: its
+// lock moved between the caller's core and the object's on every event.
+// Here the common case is the channel alone, as before.
 //
-// put is called by enqueue, take and len by the object's goroutine.
+// put is called with Host.mu held, so puts never race each other; the
+// object's goroutine receives from ch and then calls received.
 type mailbox struct {
-	mu   sync.Mutex
-	ring []*event
-	head int // index of the oldest event
-	n    int // events queued
-	max  int
+	ch  chan *event
+	max int
 
-	// ready has a value whenever events may be queued that the object's
-	// goroutine has not seen: put signals it after adding one, and the
-	// goroutine, which waits on it, signals it again after a take that
-	// leaves events behind. A signal with nothing queued is harmless.
-	ready chan struct{}
+	mu       sync.Mutex // guards overflow
+	overflow []*event
+	over     atomic.Int32 // len(overflow), read without mu
+
+	// Invariant, after every put and received: overflow is empty or ch is
+	// full. So an event waits in overflow only while events ahead of it
+	// are in ch, and the goroutine's next receive is followed by a refill.
 }
 
-// mailboxKeep is the ring size kept when a mailbox empties: enough for a
-// steady trickle of events without allocating each time.
-const mailboxKeep = 8
+// mailboxChan is the channel's size: bursts beyond it use overflow.
+const mailboxChan = 16
 
-func newMailbox(max int) mailbox {
-	return mailbox{max: max, ready: make(chan struct{}, 1)}
+func newMailbox(limit int) mailbox {
+	return mailbox{ch: make(chan *event, min(max(limit, 1), mailboxChan)), max: limit}
 }
 
-// put appends ev and reports whether there was room.
+// put appends ev and reports whether there was room. Called with Host.mu
+// held.
 func (m *mailbox) put(ev *event) bool {
+	if m.over.Load() == 0 { // nothing waits in overflow: ev may go first
+		select {
+		case m.ch <- ev:
+			return true
+		default:
+		}
+	}
 	m.mu.Lock()
-	if m.n >= m.max {
-		m.mu.Unlock()
+	defer m.mu.Unlock()
+	if len(m.ch)+len(m.overflow) >= m.max {
 		return false
 	}
-	if m.n == len(m.ring) {
-		m.grow()
-	}
-	m.ring[(m.head+m.n)%len(m.ring)] = ev
-	m.n++
-	m.mu.Unlock()
-	m.signal()
+	m.overflow = append(m.overflow, ev)
+	m.over.Store(int32(len(m.overflow)))
+	m.pump() // the goroutine may have emptied ch since the send above
 	return true
 }
 
-// grow doubles the ring (to at most max slots), keeping the events in order.
-// Called with m.mu held.
-func (m *mailbox) grow() {
-	size := min(max(2*len(m.ring), 2), max(m.max, 1))
-	ring := make([]*event, size)
-	for i := range m.n {
-		ring[i] = m.ring[(m.head+i)%len(m.ring)]
+// received refills ch from overflow after the object's goroutine took an
+// event from it.
+func (m *mailbox) received() {
+	if m.over.Load() == 0 {
+		return
 	}
-	m.ring, m.head = ring, 0
+	m.mu.Lock()
+	m.pump()
+	m.mu.Unlock()
 }
 
-// take removes and returns the oldest event, or nil if there is none. If
-// events remain, it signals ready so that the goroutine's next wait sees
-// them.
-func (m *mailbox) take() *event {
-	m.mu.Lock()
-	if m.n == 0 {
-		m.mu.Unlock()
-		return nil
-	}
-	ev := m.ring[m.head]
-	m.ring[m.head] = nil
-	m.head = (m.head + 1) % len(m.ring)
-	m.n--
-	more := m.n > 0
-	if !more {
-		m.head = 0
-		if len(m.ring) > mailboxKeep {
-			m.ring = nil
+// pump moves the oldest events of overflow into ch while it has room.
+// Called with m.mu held.
+func (m *mailbox) pump() {
+	moved := 0
+	for _, ev := range m.overflow {
+		select {
+		case m.ch <- ev:
+			moved++
+			continue
+		default:
 		}
+		break
 	}
-	m.mu.Unlock()
-	if more {
-		m.signal()
+	if moved == 0 {
+		return
 	}
-	return ev
+	n := copy(m.overflow, m.overflow[moved:])
+	clear(m.overflow[n:])
+	m.overflow = m.overflow[:n]
+	if n == 0 {
+		m.overflow = nil // let a burst's array go
+	}
+	m.over.Store(int32(n))
 }
 
 // len returns the number of events queued.
-func (m *mailbox) len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.n
-}
-
-func (m *mailbox) signal() {
-	select {
-	case m.ready <- struct{}{}:
-	default:
-	}
-}
+func (m *mailbox) len() int { return len(m.ch) + int(m.over.Load()) }

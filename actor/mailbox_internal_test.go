@@ -6,9 +6,22 @@ import (
 	"time"
 )
 
-// Events come out in the order they went in, across the ring's growth and
-// wrap-around; a full mailbox refuses the next event and takes it once one
-// leaves; an emptied ring past mailboxKeep slots is dropped.
+// take receives an event as the object's goroutine does, or returns nil if
+// none is in the channel.
+func (m *mailbox) take() *event {
+	select {
+	case ev := <-m.ch:
+		m.received()
+		return ev
+	default:
+		return nil
+	}
+}
+
+// Events come out in the order they went in, through the channel and past
+// it through overflow; a full mailbox refuses the next event and takes it
+// once one leaves; an emptied overflow lets its array go; and every queued
+// event is in the channel or behind a full one.
 func TestMailboxKeepsOrderAndItsLimit(t *testing.T) {
 	const limit = 100
 	m := newMailbox(limit)
@@ -17,40 +30,44 @@ func TestMailboxKeepsOrderAndItsLimit(t *testing.T) {
 		evs[i] = &event{}
 	}
 	next, want := 0, 0
+	put := func() {
+		t.Helper()
+		if !m.put(evs[next]) {
+			t.Fatalf("put %d refused with %d queued; the limit is %d", next, m.len(), limit)
+		}
+		next++
+		if m.over.Load() > 0 && len(m.ch) < cap(m.ch) {
+			t.Fatalf("%d events wait in overflow behind a channel with room (%d of %d)", m.over.Load(), len(m.ch), cap(m.ch))
+		}
+	}
 	takeOne := func() {
 		t.Helper()
 		if got := m.take(); got != evs[want] {
-			t.Fatalf("take %d: got another event (or none)", want)
+			t.Fatalf("take %d: got another event (or none), %d queued", want, m.len())
 		}
 		want++
+		if m.over.Load() > 0 && len(m.ch) < cap(m.ch) {
+			t.Fatalf("after a take, %d events wait in overflow behind a channel with room", m.over.Load())
+		}
 	}
-	// Interleave puts and takes so that the ring wraps while it grows.
+	// Interleave puts and takes so that overflow fills and drains.
 	for next < limit {
 		for range min(3, limit-next) {
-			if !m.put(evs[next]) {
-				t.Fatalf("put %d refused with %d queued; the limit is %d", next, m.len(), limit)
-			}
-			next++
+			put()
 		}
 		takeOne()
 	}
 	for m.len() < limit {
-		if !m.put(evs[next]) {
-			t.Fatalf("put %d refused with %d queued", next, m.len())
-		}
-		next++
+		put()
 	}
-	if len(m.ring) != limit {
-		t.Errorf("a full mailbox has %d slots, want %d (no more than its limit)", len(m.ring), limit)
+	if m.len() != limit || m.over.Load() == 0 {
+		t.Fatalf("%d queued (%d in overflow); want %d, past the channel's %d", m.len(), m.over.Load(), limit, cap(m.ch))
 	}
 	if m.put(evs[next]) {
 		t.Fatalf("a full mailbox (%d) took another event", limit)
 	}
 	takeOne()
-	if !m.put(evs[next]) {
-		t.Fatal("a mailbox with room refused an event")
-	}
-	next++
+	put()
 	for m.len() > 0 {
 		takeOne()
 	}
@@ -60,40 +77,51 @@ func TestMailboxKeepsOrderAndItsLimit(t *testing.T) {
 	if m.take() != nil {
 		t.Fatal("an empty mailbox gave an event")
 	}
-	if m.ring != nil {
-		t.Errorf("an emptied mailbox keeps %d slots; want its ring dropped past %d", len(m.ring), mailboxKeep)
+	if m.overflow != nil {
+		t.Errorf("an emptied overflow keeps an array of %d", cap(m.overflow))
 	}
 }
 
-// A consumer that waits on ready, as an object's goroutine does, sees every
-// event put from other goroutines.
-func TestMailboxSignalsEveryEvent(t *testing.T) {
-	const producers, each = 4, 500
-	m := newMailbox(producers * each)
-	var wg sync.WaitGroup
-	for range producers {
-		wg.Go(func() {
-			for range each {
-				if !m.put(&event{}) {
-					t.Error("put refused below the limit")
-					return
-				}
-			}
-		})
+// A goroutine that waits on the channel, as an object's does, gets every
+// event, in order, while a producer (one at a time, as under Host.mu) puts
+// faster than it takes: no event is left in overflow with the channel
+// empty.
+func TestMailboxDeliversEveryEventInOrder(t *testing.T) {
+	const total = 5000
+	m := newMailbox(total)
+	evs := make([]*event, total)
+	for i := range evs {
+		evs[i] = &event{}
 	}
-	got := 0
-	for got < producers*each {
-		select {
-		case <-m.ready:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no signal with %d of %d events taken and %d queued", got, producers*each, m.len())
+	var mu sync.Mutex // Host.mu
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range total {
+			mu.Lock()
+			ok := m.put(evs[i])
+			mu.Unlock()
+			if !ok {
+				t.Error("put refused below the limit")
+				return
+			}
+			if i%64 == 0 {
+				time.Sleep(time.Microsecond) // let the consumer catch up now and then
+			}
 		}
-		if m.take() != nil {
-			got++
+	})
+	for got := range total {
+		select {
+		case ev := <-m.ch:
+			m.received()
+			if ev != evs[got] {
+				t.Fatalf("event %d out of order", got)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no event with %d of %d taken: %d in the channel, %d in overflow", got, total, len(m.ch), m.over.Load())
 		}
 	}
 	wg.Wait()
 	if m.len() != 0 {
-		t.Fatalf("%d events left after taking all %d", m.len(), producers*each)
+		t.Fatalf("%d events left after taking all %d", m.len(), total)
 	}
 }
