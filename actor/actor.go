@@ -129,13 +129,17 @@ func (a *actor) run() {
 		<-a.prev // the previous instance closes its database first
 	}
 	for {
+		a.leaveDB() // nothing runs on the database while the object waits
+		var ev *event
 		select {
-		case ev := <-a.mailbox.ch:
+		case ev = <-a.mailbox.ch:
 			a.mailbox.received()
-			a.handle(ev)
-		case ev := <-a.reentry:
-			a.handle(ev)
+		case ev = <-a.reentry:
 		case <-a.wake:
+		}
+		a.enterDB()
+		if ev != nil {
+			a.handle(ev)
 		}
 		if e := a.failed.Swap(nil); e != nil {
 			a.reset(e)
@@ -158,6 +162,27 @@ func (a *actor) run() {
 			}
 			a.h.keepIfNotClosing(a)
 		}
+	}
+}
+
+// stackLender is a database whose connection holds a C stack only between
+// Enter and Leave (sqlite.DB; sqlite/stack.go): the object's goroutine
+// enters before it touches the database and leaves before it waits, so
+// the stacks in use are those of the objects running.
+type stackLender interface {
+	Enter()
+	Leave()
+}
+
+func (a *actor) enterDB() {
+	if l, ok := a.db.(stackLender); ok {
+		l.Enter()
+	}
+}
+
+func (a *actor) leaveDB() {
+	if l, ok := a.db.(stackLender); ok {
+		l.Leave()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/den-run/den"
+	"modernc.org/libc"
 	lib "modernc.org/sqlite/lib"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
@@ -58,9 +59,11 @@ func init() {
 // the database again.
 type DB struct {
 	conn     *sqlite.Conn
-	path     string // path of the database file
-	wal      string // path of the WAL file
-	dir      string // directory holding the database
+	work     *libc.TLS // the C stack lent to the connection, nil between events (stack.go)
+	home     *libc.TLS // the connection's thread state between events
+	path     string    // path of the database file
+	wal      string    // path of the WAL file
+	dir      string    // directory holding the database
 	syncFile func(string) error
 
 	created    bool        // Open created the file: the first Sync fdatasyncs it
@@ -129,6 +132,8 @@ func openDB(ctx context.Context, path string, syncFile func(string) error, noWAL
 		closeConn(conn)
 		return nil, sqlError("open object db: sandbox", err)
 	}
+	// Entered (stack.go): the state that ran the open is the work stack.
+	d.work, d.home = connTLSOf(conn), libc.NewTLS()
 	return d, nil
 }
 
@@ -321,10 +326,9 @@ func (d *DB) Close() error {
 	if d.hist == nil && !empty && first == nil && d.err == nil {
 		first = d.checkpointLarge()
 	}
-	if err := closeConn(d.conn); err != nil && first == nil {
+	if err := d.closeConnection(); err != nil && first == nil {
 		first = sqlError("close object db", err)
 	}
-	d.conn = nil
 	d.err = den.Errorf(den.EINTERNAL, "object db is closed")
 	if empty && first == nil && !keep {
 		// An object that stores nothing leaves no file behind, so stubs

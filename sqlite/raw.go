@@ -50,11 +50,19 @@ func connTLSOf(conn *sqlite.Conn) *libc.TLS {
 // setConnTLS makes t conn's thread state and returns the one it had. No
 // C call may be running on conn.
 func setConnTLS(conn *sqlite.Conn, t *libc.TLS) (old *libc.TLS) {
-	f := reflect.TypeFor[sqlite.Conn]().Field(connTLS)
-	p := (**libc.TLS)(unsafe.Add(unsafe.Pointer(conn), f.Offset))
+	p := (**libc.TLS)(unsafe.Add(unsafe.Pointer(conn), connTLSOffset))
 	old, *p = *p, t
 	return old
 }
+
+// connTLSOffset is the offset of conn's thread state in sqlite.Conn, for
+// setConnTLS, which runs twice per event (stack.go).
+var connTLSOffset = func() uintptr {
+	if connTLS < 0 {
+		return 0 // rawOK is false: no database opens
+	}
+	return reflect.TypeFor[sqlite.Conn]().Field(connTLS).Offset
+}()
 
 // handleOf returns stmt's sqlite3_stmt pointer; it never changes.
 func handleOf(stmt *sqlite.Stmt) uintptr {

@@ -79,8 +79,7 @@ type history struct {
 	ends     []walEnd
 	archived int64
 
-	tls    *libc.TLS // the connection's, for the WAL hook
-	frames uintptr   // C memory the WAL hook writes: the WAL's frames after a commit; 0 without a hook
+	frames uintptr // C memory the WAL hook writes: the WAL's frames after a commit; 0 without a hook
 }
 
 // walEnd is where the WAL ended after the commit of a sync token.
@@ -105,13 +104,12 @@ func walHook(tls *libc.TLS, arg, db, zDb uintptr, frames int32) int32 {
 // hookWAL installs the WAL hook (after wal_autocheckpoint=0, which removes
 // SQLite's own). Without one (no memory), every commit reads the WAL.
 func (h *history) hookWAL(d *DB) {
-	h.tls = d.sql.tls
-	p := libc.Xcalloc(h.tls, 1, 8)
+	p := libc.Xcalloc(d.sql.tls, 1, 8)
 	if p == 0 {
 		return
 	}
 	h.frames = p
-	lib.Xsqlite3_wal_hook(h.tls, connHandleOf(d.conn), cFunc(walHook), p)
+	lib.Xsqlite3_wal_hook(d.sql.tls, connHandleOf(d.conn), cFunc(walHook), p)
 }
 
 // unhookWAL removes the WAL hook and frees its memory; before the
@@ -120,8 +118,8 @@ func (h *history) unhookWAL(d *DB) {
 	if h == nil || h.frames == 0 {
 		return
 	}
-	lib.Xsqlite3_wal_hook(h.tls, connHandleOf(d.conn), 0, 0)
-	libc.Xfree(h.tls, h.frames)
+	lib.Xsqlite3_wal_hook(d.sql.tls, connHandleOf(d.conn), 0, 0)
+	libc.Xfree(d.sql.tls, h.frames)
 	h.frames = 0
 }
 
@@ -330,8 +328,7 @@ func walFileSize(path string) int64 {
 // into the database file.
 func (d *DB) closeWithoutCheckpoint() error {
 	d.closeSQL()
-	err := closeConn(d.conn)
-	d.conn = nil
+	err := d.closeConnection()
 	d.err = den.Errorf(den.EINTERNAL, "object db is closed")
 	return err
 }
