@@ -35,7 +35,7 @@ func TestLeaveLendsTheConnectionsStack(t *testing.T) {
 	}
 	a.Leave() // a second Leave changes nothing
 	b.Leave()
-	b.Enter() // takes the last state left: b's own
+	b.Enter() // takes a state from the pool, perhaps a's
 	b.Leave()
 	a.Enter()
 	if got := connTLSOf(a.conn); got == a.home || a.sql.tls != got {
