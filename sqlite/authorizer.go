@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -16,16 +18,75 @@ import (
 // freed that pointer, so with many connections opening and closing at once
 // a new connection at the same address loses its authorizer and the next
 // statement it compiles crashes the process (a nil Authorizer). Den keys
-// authorizers by a number never reused and unregisters before closing. The
+// authorizers by a number of its own and unregisters before closing. The
 // C callback also hands Den the function name of an SQLITE_FUNCTION action,
 // which zombiezen's Action does not expose.
 
 // authorizers maps the key passed to SQLite as the callback's argument to
-// the connection's sandbox.
+// the connection's sandbox. The callback runs for every action of every
+// statement SQLite compiles, on every connection at once, so it reads
+// without a lock: a key is a slot in chunks that never move, each slot an
+// atomic pointer. A global RWMutex here made a convoy: with thousands of
+// activations a second, a reader preempted in the callback stalled every
+// open and close behind it (a third of the alarm burst's wall time).
+//
+// A slot is reused only after its connection has cleared its authorizer
+// (unregister), so SQLite never calls with a key that names another
+// connection's sandbox.
 var authorizers struct {
-	mu   sync.RWMutex // protects following fields
-	m    map[uintptr]*sandbox
-	next uintptr
+	mu     sync.Mutex // protects free, used and chunk creation
+	free   []uintptr  // keys unregistered, to reuse
+	used   uintptr    // keys handed out, from 1
+	chunks [authChunks]atomic.Pointer[[authChunk]atomic.Pointer[sandbox]]
+}
+
+const (
+	authChunk  = 1024
+	authChunks = 4096 // 4M connections open at once
+)
+
+// registerAuth gives sb a key.
+func registerAuth(sb *sandbox) (uintptr, error) {
+	a := &authorizers
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var key uintptr
+	if n := len(a.free); n > 0 {
+		key, a.free = a.free[n-1], a.free[:n-1]
+	} else {
+		if a.used == authChunk*authChunks {
+			return 0, fmt.Errorf("too many open databases: at most %d at once", authChunk*authChunks)
+		}
+		a.used++
+		key = a.used
+	}
+	c := &a.chunks[(key-1)/authChunk]
+	if c.Load() == nil {
+		c.Store(new([authChunk]atomic.Pointer[sandbox]))
+	}
+	c.Load()[(key-1)%authChunk].Store(sb)
+	return key, nil
+}
+
+// forgetAuth frees key, once SQLite no longer calls with it.
+func forgetAuth(key uintptr) {
+	a := &authorizers
+	a.chunks[(key-1)/authChunk].Load()[(key-1)%authChunk].Store(nil)
+	a.mu.Lock()
+	a.free = append(a.free, key)
+	a.mu.Unlock()
+}
+
+// lookupAuth returns key's sandbox, or nil.
+func lookupAuth(key uintptr) *sandbox {
+	if key == 0 || key > authChunk*authChunks {
+		return nil
+	}
+	c := authorizers.chunks[(key-1)/authChunk].Load()
+	if c == nil {
+		return nil
+	}
+	return c[(key-1)%authChunk].Load()
 }
 
 // action is one action SQLite asks the authorizer about: the C arguments,
@@ -39,28 +100,18 @@ type action struct {
 // setAuthorizer makes sb conn's authorizer. Call unregister before closing
 // conn.
 func setAuthorizer(conn *sqlite.Conn, sb *sandbox) (unregister func(), err error) {
-	authorizers.mu.Lock()
-	if authorizers.m == nil {
-		authorizers.m = map[uintptr]*sandbox{}
+	key, err := registerAuth(sb)
+	if err != nil {
+		return nil, err
 	}
-	authorizers.next++
-	key := authorizers.next
-	authorizers.m[key] = sb
-	authorizers.mu.Unlock()
-
 	tls, db := connTLSOf(conn), connHandleOf(conn)
-	forget := func() {
-		authorizers.mu.Lock()
-		delete(authorizers.m, key)
-		authorizers.mu.Unlock()
-	}
 	if rc := sqlite.ResultCode(lib.Xsqlite3_set_authorizer(tls, db, authCallback, key)); !rc.IsSuccess() {
-		forget()
+		forgetAuth(key)
 		return nil, rc.ToError()
 	}
 	return func() {
 		lib.Xsqlite3_set_authorizer(tls, db, 0, 0)
-		forget()
+		forgetAuth(key)
 	}, nil
 }
 
@@ -69,9 +120,7 @@ var authCallback = cFuncPointer(authTrampoline)
 // authTrampoline is the C authorizer callback. An unknown key, which
 // cannot happen, is denied.
 func authTrampoline(tls *libc.TLS, key uintptr, op int32, arg1, arg2, db, accessor uintptr) int32 {
-	authorizers.mu.RLock()
-	sb := authorizers.m[key]
-	authorizers.mu.RUnlock()
+	sb := lookupAuth(key)
 	if sb == nil {
 		return int32(sqlite.AuthResultDeny)
 	}
