@@ -28,7 +28,7 @@ import (
 // without a lock: a key is a slot in chunks that never move, each slot an
 // atomic pointer. A global RWMutex here made a convoy: with thousands of
 // activations a second, a reader preempted in the callback stalled every
-// open and close behind it (a third of the alarm burst's wall time).
+// open and close behind it (docs/ALARMS.md, "One more lock").
 //
 // A slot is reused only after its connection has cleared its authorizer
 // (unregister), so SQLite never calls with a key that names another
