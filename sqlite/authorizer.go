@@ -60,18 +60,22 @@ func registerAuth(sb *sandbox) (uintptr, error) {
 		a.used++
 		key = a.used
 	}
-	c := &a.chunks[(key-1)/authChunk]
-	if c.Load() == nil {
+	if c := &a.chunks[(key-1)/authChunk]; c.Load() == nil {
 		c.Store(new([authChunk]atomic.Pointer[sandbox]))
 	}
-	c.Load()[(key-1)%authChunk].Store(sb)
+	authSlot(key).Store(sb)
 	return key, nil
+}
+
+// authSlot returns registered key's slot.
+func authSlot(key uintptr) *atomic.Pointer[sandbox] {
+	return &authorizers.chunks[(key-1)/authChunk].Load()[(key-1)%authChunk]
 }
 
 // forgetAuth frees key, once SQLite no longer calls with it.
 func forgetAuth(key uintptr) {
 	a := &authorizers
-	a.chunks[(key-1)/authChunk].Load()[(key-1)%authChunk].Store(nil)
+	authSlot(key).Store(nil)
 	a.mu.Lock()
 	a.free = append(a.free, key)
 	a.mu.Unlock()
